@@ -168,7 +168,9 @@ function checkField(key: keyof TrainConfig, value: unknown): unknown {
         fail(key, "an integer", value);
       }
       if (spec.kind === "posInt" && value < 1) fail(key, "an integer ≥ 1", value);
-      if (spec.kind === "fraction" && (value < 0 || value >= 1)) fail(key, "a number in [0, 1)", value);
+      if (spec.kind === "fraction" && (value < 0 || value >= 1)) {
+        fail(key, "a number in [0, 1)", value);
+      }
       if (spec.min !== undefined && value < spec.min) fail(key, `a number ≥ ${spec.min}`, value);
       if (spec.max !== undefined && value > spec.max) fail(key, `a number ≤ ${spec.max}`, value);
       if (key === "learningRate" && value === 0) fail(key, "a number > 0", value);
@@ -201,7 +203,10 @@ export function makeConfig(overrides: Partial<TrainConfig> = {}): TrainConfig {
       );
     }
     if (value === undefined) continue;
-    (config as unknown as Record<string, unknown>)[key] = checkField(key as keyof TrainConfig, value);
+    (config as unknown as Record<string, unknown>)[key] = checkField(
+      key as keyof TrainConfig,
+      value,
+    );
   }
   return config;
 }
@@ -319,7 +324,9 @@ export function parseArgs(
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (!arg.startsWith("--")) {
-      throw new RangeError(`Cannot parse argument "${arg}": expected a --flag; allowed: ${allowed()}`);
+      throw new RangeError(
+        `Cannot parse argument "${arg}": expected a --flag; allowed: ${allowed()}`,
+      );
     }
     const eq = arg.indexOf("=");
     let flag = eq >= 0 ? arg.slice(0, eq) : arg;
@@ -334,7 +341,9 @@ export function parseArgs(
       return next;
     };
     if (flag in extraFlags) {
-      extra[flag.slice(2)] = extraFlags[flag] === "bool" ? (text ?? "true") !== "false" : takeValue();
+      extra[flag.slice(2)] = extraFlags[flag] === "bool"
+        ? (text ?? "true") !== "false"
+        : takeValue();
       continue;
     }
     let negated = false;

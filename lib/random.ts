@@ -98,12 +98,14 @@ export function createRng(seed: number): Rng {
  * if ([...a].sort().join() !== "1,2,3,4") throw new Error("lost items");
  * ```
  */
-export function shuffleInPlace<T>(items: T[] | Int32Array | Uint32Array, rng: Rng): typeof items {
-  for (let i = items.length - 1; i > 0; i--) {
+export function shuffleInPlace<A extends ArrayLike<unknown>>(items: A, rng: Rng): A {
+  // Typed arrays and plain arrays both index-assign; the cast only widens for the swap.
+  const a = items as unknown as unknown[];
+  for (let i = a.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
-    const tmp = items[i]!;
-    items[i] = items[j]!;
-    items[j] = tmp;
+    const tmp = a[i];
+    a[i] = a[j];
+    a[j] = tmp;
   }
   return items;
 }
