@@ -1,6 +1,12 @@
 /**
- * The CIFAR-10 CNN tutorial library: everything the notebooks and command-line tools use.
+ * The CIFAR-10 CNN tutorial library: everything the notebooks and command-line tools use, one
+ * module per concern.
  * @module
  */
 export * from "./config.ts";
 export * from "./random.ts";
+export * from "./data.ts";
+export * from "./download.ts";
+export * from "./synthetic.ts";
+export * from "./augmentation.ts";
+export * from "./images.ts";
