@@ -1,0 +1,855 @@
+/**
+ * `deno task bench`: our TypeScript training against the original tutorial's PyTorch code, on the
+ * same model, batch sizes and data, run as separate processes that alternate (ours, PyTorch, ours,
+ * PyTorch, …) so that machine noise hits both sides alike.
+ *
+ * Each side prints one JSON object ({@link BenchResult}): `bench/ours.ts` for ours,
+ * `bench/pytorch_tutorial.py bench` for PyTorch. This driver pools their samples, reports medians of
+ * training-step images/s, end-to-end epoch images/s (batching and augmentation included), inference
+ * images/s and peak RSS, and prints the ratios ours/PyTorch as its last lines.
+ *
+ * The data is a synthetic set in the CIFAR-10 binary layout, written to a temporary folder, unless
+ * `--data` names the real copy (a folder holding `cifar-10-batches-bin/`).
+ *
+ * ```sh
+ * deno task bench                                  # synthetic data, 2 rounds (~10 min)
+ * deno task bench --data /tmp/cifar10 --markdown out/bench.md
+ * deno task bench --sides pytorch --rounds 1       # only the reference
+ * deno task bench --backend wasm                   # our side on another backend
+ * deno task bench --ours-cmd "deno run -A --v8-flags=--max-old-space-size=4096 bench/ours.ts"
+ * ```
+ * @module
+ */
+import { createRng, deriveSeed } from "../lib/random.ts";
+import { parseArgs } from "../lib/config.ts";
+
+/** The two sides compared. */
+export const SIDES = ["ours", "pytorch"] as const;
+/** A side of the comparison. */
+export type Side = typeof SIDES[number];
+
+/** One throughput measurement: the median of its samples. */
+export interface Throughput {
+  /** Images per batch. */
+  batchSize: number;
+  /** Images processed per sample (steps × batch, the epoch's images, or the test images). */
+  images: number;
+  /** Median of `samples`. */
+  imagesPerSecond: number;
+  /** Images/s of each repeat. */
+  samples: number[];
+}
+
+/** What one side's process prints (the last line of its stdout): the shared JSON shape. */
+export interface BenchResult {
+  /** Always `"bench"`. */
+  mode: "bench";
+  /** Which side printed it. */
+  side: Side;
+  /** Human-readable implementation, e.g. `PyTorch 1.13.0 (torchvision 0.14.1), CPU`. */
+  implementation: string;
+  /** Backend or device, e.g. `pytorch-cpu`, `blas`, `wasm`. */
+  backend: string;
+  /** Compute threads used, when known. */
+  threads: number | null;
+  /** The data the side read. */
+  data: { path: string | null; synthetic: boolean; trainImages: number; testImages: number };
+  /** The measurement settings the side ran with. */
+  settings: {
+    batchSizes: number[];
+    warmupSteps: number;
+    steps: number;
+    repeats: number;
+    epochImages: number;
+    inferenceImages: number;
+    inferenceBatchSize: number;
+    seed: number;
+  };
+  /** Forward, backward and Adam step on pre-made batches, one entry per batch size. */
+  trainStep: Throughput[];
+  /** One training epoch over `epochImages` images, loading and augmentation included. */
+  epoch: Throughput[];
+  /** Evaluation-mode forward passes without gradients. */
+  inference: Throughput;
+  /** Peak resident memory of the process (ru_maxrss / VmHWM), MiB. */
+  peakRssMiB: number;
+  /** Wall time of the whole process, seconds. */
+  wallSeconds: number;
+}
+
+/** Settings of a benchmark run. */
+export interface BenchOptions {
+  /** Alternating rounds; each runs every side once. @default 2 */
+  rounds: number;
+  /** Sides to run, in the order each round runs them. @default ["ours", "pytorch"] */
+  sides: Side[];
+  /** Batch sizes of the training-step and epoch measurements. @default [30, 128] */
+  batchSizes: number[];
+  /** A folder holding `cifar-10-batches-bin/` (the real data); null writes synthetic data. @default null */
+  dataPath: string | null;
+  /** Untimed training steps before the first timed ones. @default 3 */
+  warmup: number;
+  /** Timed training steps per repeat. @default 10 */
+  steps: number;
+  /** Repeats of each measurement inside one process. @default 3 */
+  repeats: number;
+  /** Images of the end-to-end epoch. @default 3000 */
+  epochImages: number;
+  /** Test images of the inference measurement. @default 5000 */
+  inferenceImages: number;
+  /** Batch size of the inference measurement. @default 1000 */
+  inferenceBatchSize: number;
+  /** Compute threads of each side (torch.set_num_threads; our backend's thread setting). @default 2 */
+  threads: number;
+  /** Seed of both sides (model init, batches, augmentation) and of the synthetic data. @default 42 */
+  seed: number;
+  /** Our backend, passed to `bench/ours.ts --backend`. @default "auto" */
+  backend: string;
+  /** The Python with Debian's PyTorch. @default "/usr/bin/python3" */
+  python: string;
+  /** Command that runs our side, replacing `deno run -A bench/ours.ts`; the shared flags are appended. @default null */
+  oursCommand: string[] | null;
+}
+
+/** The defaults of {@link BenchOptions}. */
+export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
+  rounds: 2,
+  sides: ["ours", "pytorch"] as Side[],
+  batchSizes: [30, 128],
+  dataPath: null,
+  warmup: 3,
+  steps: 10,
+  repeats: 3,
+  epochImages: 3000,
+  inferenceImages: 5000,
+  inferenceBatchSize: 1000,
+  threads: 2,
+  seed: 42,
+  backend: "auto",
+  python: "/usr/bin/python3",
+  oursCommand: null,
+});
+
+const BENCH_DIR = new URL(".", import.meta.url).pathname;
+
+/**
+ * The flags both sides understand, built from the options (the data path is passed separately).
+ *
+ * @param options The run's settings.
+ * @returns Arguments such as `--batch-sizes 30,128 --repeats 3 …`.
+ * @example
+ * ```ts
+ * import { DEFAULT_BENCH_OPTIONS, sharedArgs } from "./bench.ts";
+ * const args = sharedArgs({ ...DEFAULT_BENCH_OPTIONS, steps: 5 });
+ * if (args[args.indexOf("--steps") + 1] !== "5") throw new Error("steps not passed");
+ * ```
+ */
+export function sharedArgs(options: BenchOptions): string[] {
+  return [
+    "--batch-sizes",
+    options.batchSizes.join(","),
+    "--warmup",
+    String(options.warmup),
+    "--steps",
+    String(options.steps),
+    "--repeats",
+    String(options.repeats),
+    "--epoch-images",
+    String(options.epochImages),
+    "--inference-images",
+    String(options.inferenceImages),
+    "--inference-batch-size",
+    String(options.inferenceBatchSize),
+    "--threads",
+    String(options.threads),
+    "--seed",
+    String(options.seed),
+  ];
+}
+
+/**
+ * The command line that runs one side. This is the seam for plugging in our implementation:
+ * `options.oursCommand` replaces the default `deno run -A bench/ours.ts`.
+ *
+ * @param side Which side.
+ * @param dataPath The folder the side reads (the real copy or the synthetic folder).
+ * @param options The run's settings.
+ * @returns The program followed by its arguments.
+ * @example
+ * ```ts
+ * import { DEFAULT_BENCH_OPTIONS, sideCommand } from "./bench.ts";
+ * const cmd = sideCommand("pytorch", "/tmp/data", DEFAULT_BENCH_OPTIONS);
+ * if (cmd[0] !== "/usr/bin/python3" || cmd[2] !== "bench") throw new Error(cmd.join(" "));
+ * const ours = sideCommand("ours", "/tmp/data", { ...DEFAULT_BENCH_OPTIONS, oursCommand: ["./ours"] });
+ * if (ours[0] !== "./ours" || !ours.includes("/tmp/data")) throw new Error(ours.join(" "));
+ * ```
+ */
+export function sideCommand(side: Side, dataPath: string, options: BenchOptions): string[] {
+  const common = ["--data", dataPath, ...sharedArgs(options)];
+  if (side === "pytorch") {
+    return [options.python, BENCH_DIR + "pytorch_tutorial.py", "bench", ...common];
+  }
+  const base = options.oursCommand ??
+    [Deno.execPath(), "run", "-A", BENCH_DIR + "ours.ts"];
+  return [...base, ...common, "--backend", options.backend];
+}
+
+function isNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+function checkThroughput(value: unknown, where: string, fail: (msg: string) => never): Throughput {
+  const t = value as Throughput;
+  if (
+    typeof t !== "object" || t === null || !isNumber(t.batchSize) || !isNumber(t.images) ||
+    !isNumber(t.imagesPerSecond) || !Array.isArray(t.samples) || !t.samples.every(isNumber) ||
+    t.samples.length === 0
+  ) {
+    fail(
+      `expected ${where} as {batchSize, images, imagesPerSecond, samples[]}, found ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return t;
+}
+
+/**
+ * Finds and checks the JSON result in a side's stdout (its last line that starts with `{`).
+ *
+ * @param stdout Everything the side printed on stdout.
+ * @param side Which side printed it (named in errors and checked against the result).
+ * @returns The result.
+ * @throws {SyntaxError} When no JSON line is found, it does not parse, or a field is missing.
+ * @example
+ * ```ts
+ * import { parseBenchOutput } from "./bench.ts";
+ * let message = "";
+ * try { parseBenchOutput("no json here\n", "ours"); } catch (e) { message = (e as Error).message; }
+ * if (!message.startsWith("Cannot read the ours side's result")) throw new Error(message);
+ * ```
+ */
+export function parseBenchOutput(stdout: string, side: Side): BenchResult {
+  const fail = (why: string): never => {
+    throw new SyntaxError(`Cannot read the ${side} side's result: ${why}`);
+  };
+  const line = stdout.split("\n").map((l) => l.trim()).filter((l) => l.startsWith("{")).at(-1);
+  if (line === undefined) {
+    fail(`expected a JSON line on stdout, found ${JSON.stringify(stdout.slice(-200))}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line!);
+  } catch (error) {
+    fail(`expected JSON, found ${JSON.stringify(line!.slice(0, 200))} (${error})`);
+  }
+  const r = parsed as BenchResult;
+  if (r.mode !== "bench") fail(`expected "mode": "bench", found ${JSON.stringify(r.mode)}`);
+  if (r.side !== side) fail(`expected "side": "${side}", found ${JSON.stringify(r.side)}`);
+  if (!Array.isArray(r.trainStep) || !Array.isArray(r.epoch)) {
+    fail("expected trainStep and epoch arrays");
+  }
+  r.trainStep.forEach((t, i) => checkThroughput(t, `trainStep[${i}]`, fail));
+  r.epoch.forEach((t, i) => checkThroughput(t, `epoch[${i}]`, fail));
+  checkThroughput(r.inference, "inference", fail);
+  if (!isNumber(r.peakRssMiB)) fail(`expected peakRssMiB, found ${JSON.stringify(r.peakRssMiB)}`);
+  return r;
+}
+
+/**
+ * The median of some numbers (the mean of the middle two for an even count).
+ *
+ * @param values At least one number.
+ * @returns The median.
+ * @throws {RangeError} When `values` is empty.
+ * @example
+ * ```ts
+ * import { median } from "./bench.ts";
+ * if (median([3, 1, 2]) !== 2 || median([4, 1, 3, 2]) !== 2.5) throw new Error("wrong median");
+ * ```
+ */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) {
+    throw new RangeError("Cannot take the median: expected numbers, found none");
+  }
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** One row of the comparison. */
+export interface MetricRow {
+  /** Stable key, e.g. `trainStep:30`, `epoch:128`, `inference`, `peakRss`. */
+  key: string;
+  /** Label for people, e.g. `Training step, batch 30`. */
+  label: string;
+  /** `images/s` or `MiB`. */
+  unit: string;
+  /** True for throughput (higher is better), false for memory. */
+  higherIsBetter: boolean;
+  /** Median for each side that reported it. */
+  values: Partial<Record<Side, number>>;
+  /** Samples pooled over all rounds, for each side. */
+  samples: Partial<Record<Side, number[]>>;
+  /** ours / PyTorch, when both sides have a value. */
+  ratio: number | null;
+}
+
+/**
+ * Pools the results of all rounds into one row per measure: medians of all samples of each side,
+ * and the ratio ours/PyTorch.
+ *
+ * @param results Every side's result of every round.
+ * @returns Rows in a fixed order: training steps by batch size, epochs by batch size, inference,
+ *   peak RSS.
+ * @example
+ * ```ts
+ * import { summarizeResults, type BenchResult } from "./bench.ts";
+ * const make = (side: "ours" | "pytorch", ips: number): BenchResult => ({
+ *   mode: "bench", side, implementation: side, backend: "x", threads: 2,
+ *   data: { path: null, synthetic: true, trainImages: 1, testImages: 1 },
+ *   settings: { batchSizes: [30], warmupSteps: 0, steps: 1, repeats: 1, epochImages: 1,
+ *     inferenceImages: 1, inferenceBatchSize: 1, seed: 1 },
+ *   trainStep: [{ batchSize: 30, images: 30, imagesPerSecond: ips, samples: [ips] }],
+ *   epoch: [{ batchSize: 30, images: 30, imagesPerSecond: ips, samples: [ips] }],
+ *   inference: { batchSize: 1000, images: 1, imagesPerSecond: ips, samples: [ips] },
+ *   peakRssMiB: 100, wallSeconds: 1,
+ * });
+ * const rows = summarizeResults([make("ours", 50), make("pytorch", 100)]);
+ * if (rows[0]!.ratio !== 0.5 || rows.at(-1)!.ratio !== 1) throw new Error("wrong ratios");
+ * ```
+ */
+export function summarizeResults(results: readonly BenchResult[]): MetricRow[] {
+  const rows = new Map<string, MetricRow>();
+  const add = (
+    key: string,
+    label: string,
+    unit: string,
+    higherIsBetter: boolean,
+    side: Side,
+    samples: number[],
+  ) => {
+    let row = rows.get(key);
+    if (row === undefined) {
+      row = { key, label, unit, higherIsBetter, values: {}, samples: {}, ratio: null };
+      rows.set(key, row);
+    }
+    (row.samples[side] ??= []).push(...samples);
+  };
+  const batchSizes = [...new Set(results.flatMap((r) => r.trainStep.map((t) => t.batchSize)))]
+    .sort((a, b) => a - b);
+  const epochSizes = [...new Set(results.flatMap((r) => r.epoch.map((t) => t.batchSize)))]
+    .sort((a, b) => a - b);
+  // Insert keys in display order first, then fill them.
+  for (const b of batchSizes) {
+    rows.set(`trainStep:${b}`, {
+      key: `trainStep:${b}`,
+      label: `Training step, batch ${b}`,
+      unit: "images/s",
+      higherIsBetter: true,
+      values: {},
+      samples: {},
+      ratio: null,
+    });
+  }
+  for (const b of epochSizes) {
+    rows.set(`epoch:${b}`, {
+      key: `epoch:${b}`,
+      label: `Epoch incl. batching + augmentation, batch ${b}`,
+      unit: "images/s",
+      higherIsBetter: true,
+      values: {},
+      samples: {},
+      ratio: null,
+    });
+  }
+  for (const r of results) {
+    for (const t of r.trainStep) {
+      add(`trainStep:${t.batchSize}`, "", "images/s", true, r.side, t.samples);
+    }
+    for (const t of r.epoch) add(`epoch:${t.batchSize}`, "", "images/s", true, r.side, t.samples);
+    add(
+      "inference",
+      `Inference (no gradients), batch ${r.inference.batchSize}`,
+      "images/s",
+      true,
+      r.side,
+      r.inference.samples,
+    );
+    add("peakRss", "Peak RSS", "MiB", false, r.side, [r.peakRssMiB]);
+  }
+  for (const row of rows.values()) {
+    for (const side of SIDES) {
+      const s = row.samples[side];
+      if (s !== undefined && s.length > 0) row.values[side] = median(s);
+    }
+    const ours = row.values.ours;
+    const theirs = row.values.pytorch;
+    row.ratio = ours !== undefined && theirs !== undefined && theirs > 0 ? ours / theirs : null;
+  }
+  return [...rows.values()].filter((row) => Object.keys(row.samples).length > 0);
+}
+
+function formatValue(value: number | undefined, unit: string): string {
+  if (value === undefined) return "—";
+  return unit === "MiB" ? `${value.toFixed(0)} MiB` : `${value.toFixed(1)} img/s`;
+}
+
+function formatRatio(ratio: number | null): string {
+  return ratio === null ? "—" : `${ratio.toFixed(2)}×`;
+}
+
+/**
+ * The report printed at the end: one line per measure with both medians, then the ratios
+ * ours/PyTorch as the last lines.
+ *
+ * @param rows From {@link summarizeResults}.
+ * @returns The lines.
+ * @example
+ * ```ts
+ * import { formatReport } from "./bench.ts";
+ * const lines = formatReport([{ key: "peakRss", label: "Peak RSS", unit: "MiB", higherIsBetter: false,
+ *   values: { ours: 300, pytorch: 600 }, samples: {}, ratio: 0.5 }]);
+ * if (lines.at(-1) !== "ratio ours/PyTorch, Peak RSS: 0.50× (lower is better)") throw new Error(lines.join("\n"));
+ * ```
+ */
+export function formatReport(rows: readonly MetricRow[]): string[] {
+  const width = Math.max(...rows.map((r) => r.label.length), 10);
+  const lines = rows.map((r) =>
+    `${r.label.padEnd(width)}  ours ${formatValue(r.values.ours, r.unit).padStart(14)}  ` +
+    `PyTorch ${formatValue(r.values.pytorch, r.unit).padStart(14)}`
+  );
+  for (const r of rows) {
+    lines.push(
+      `ratio ours/PyTorch, ${r.label}: ${formatRatio(r.ratio)} (${
+        r.higherIsBetter ? "higher" : "lower"
+      } is better)`,
+    );
+  }
+  return lines;
+}
+
+/** What the Markdown caption says about the run. */
+export interface RunDescription {
+  /** Our implementation (from our side's result), e.g. `tfjs 4.22 + OpenBLAS (blas)`. */
+  ours: string | null;
+  /** PyTorch's implementation string. */
+  pytorch: string | null;
+  /** `synthetic` or the real data's path. */
+  data: string;
+  /** Rounds run. */
+  rounds: number;
+  /** Free text about the machine (CPU, cores). */
+  machine: string;
+  /** ISO date of the run. */
+  date: string;
+}
+
+/**
+ * The comparison as a Markdown table with a caption, for the README.
+ *
+ * @param rows From {@link summarizeResults}.
+ * @param run What was run where.
+ * @returns Markdown text ending in a newline.
+ * @example
+ * ```ts
+ * import { markdownTable } from "./bench.ts";
+ * const md = markdownTable([{ key: "inference", label: "Inference", unit: "images/s",
+ *   higherIsBetter: true, values: { ours: 900, pytorch: 1800 }, samples: {}, ratio: 0.5 }],
+ *   { ours: "ours", pytorch: "PyTorch", data: "synthetic", rounds: 1, machine: "2 cores", date: "2026-11-28" });
+ * if (!md.includes("| Inference (images/s) | 900 | 1800 | 0.50× |")) throw new Error(md);
+ * ```
+ */
+export function markdownTable(rows: readonly MetricRow[], run: RunDescription): string {
+  const cell = (v: number | undefined) => v === undefined ? "—" : v.toFixed(0);
+  const lines = [
+    `| Measure (median) | ours | PyTorch | ours / PyTorch |`,
+    `| --- | ---: | ---: | ---: |`,
+    ...rows.map((r) =>
+      `| ${r.label} (${r.unit}) | ${cell(r.values.ours)} | ${cell(r.values.pytorch)} | ${
+        formatRatio(r.ratio)
+      } |`
+    ),
+  ];
+  const caption = `Ours: ${run.ours ?? "not run"}. PyTorch: ${run.pytorch ?? "not run"}. ` +
+    `Data: ${run.data}. ${run.rounds} alternating round(s), medians of all repeats; ` +
+    `${run.machine}; ${run.date}. Throughput: higher is better; peak RSS: lower is better.`;
+  return lines.join("\n") + "\n\n" + caption + "\n";
+}
+
+/** Options of {@link writeSyntheticData}. */
+export interface SyntheticDataOptions {
+  /** Seed of labels and pixels. @default 42 */
+  seed?: number;
+  /** Records in each batch file; the official size is 10,000 (loaders may insist on it). @default 10000 */
+  recordsPerFile?: number;
+}
+
+/**
+ * Writes a synthetic data set in the CIFAR-10 binary layout (`cifar-10-batches-bin/` with five
+ * training batches, the test batch, `batches.meta.txt`) plus a `SYNTHETIC.txt` marker, so every
+ * loader labels it synthetic. Labels are uniform; pixels are random noise (only throughput is
+ * measured on it).
+ *
+ * @param folder The folder to fill (created when missing).
+ * @param options Seed and records per file.
+ * @returns The folder.
+ * @example
+ * ```ts
+ * import { writeSyntheticData } from "./bench.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeSyntheticData(dir, { recordsPerFile: 2 });
+ * const size = (await Deno.stat(`${dir}/cifar-10-batches-bin/test_batch.bin`)).size;
+ * if (size !== 2 * 3073) throw new Error(`size ${size}`);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function writeSyntheticData(
+  folder: string,
+  options: SyntheticDataOptions = {},
+): Promise<string> {
+  const seed = options.seed ?? 42;
+  const records = options.recordsPerFile ?? 10000;
+  if (!Number.isInteger(records) || records < 1) {
+    throw new RangeError(
+      `Cannot write synthetic data: expected recordsPerFile as an integer ≥ 1, found ${records}`,
+    );
+  }
+  const inner = `${folder}/cifar-10-batches-bin`;
+  await Deno.mkdir(inner, { recursive: true });
+  const names = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`).concat("test_batch.bin");
+  for (const name of names) {
+    const rng = createRng(deriveSeed(seed, "synthetic", name));
+    const bytes = new Uint8Array(records * 3073);
+    const words = new Uint32Array(bytes.buffer, 0, bytes.length >> 2);
+    for (let i = 0; i < words.length; i++) words[i] = rng.uint32();
+    for (let i = words.length * 4; i < bytes.length; i++) bytes[i] = rng.int(256);
+    for (let r = 0; r < records; r++) bytes[r * 3073] = rng.int(10);
+    await Deno.writeFile(`${inner}/${name}`, bytes);
+  }
+  await Deno.writeTextFile(
+    `${inner}/batches.meta.txt`,
+    "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n",
+  );
+  const marker = "SYNTHETIC data written by bench/bench.ts for throughput measurements: random " +
+    "pixels and labels in the CIFAR-10 binary layout. This is NOT CIFAR-10.\n";
+  await Deno.writeTextFile(`${folder}/SYNTHETIC.txt`, marker);
+  await Deno.writeTextFile(`${inner}/SYNTHETIC.txt`, marker);
+  return folder;
+}
+
+/**
+ * Checks that the Python has PyTorch and torchvision; when it does not and we run as root, installs
+ * Debian's `python3-torch` and `python3-torchvision` with apt-get, saying so.
+ *
+ * @param python The interpreter, e.g. `/usr/bin/python3`.
+ * @returns The versions found, e.g. `torch 1.13.0a0, torchvision 0.14.1a0`.
+ * @throws {Error} When PyTorch is missing and cannot be installed.
+ */
+export async function ensurePytorch(python: string): Promise<string> {
+  const probe = async () => {
+    try {
+      const out = await new Deno.Command(python, {
+        args: [
+          "-c",
+          "import torch, torchvision; print(torch.__version__, torchvision.__version__)",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+    } catch {
+      return null;
+    }
+  };
+  let versions = await probe();
+  if (versions === null) {
+    const isRoot = Deno.uid?.() === 0;
+    if (!isRoot || python !== "/usr/bin/python3") {
+      throw new Error(
+        `Cannot run the PyTorch side: ${python} cannot import torch and torchvision; install ` +
+          "Debian's packages with `sudo apt-get install -y python3-torch python3-torchvision` " +
+          "(or pass --python with an interpreter that has them)",
+      );
+    }
+    console.error(
+      "PyTorch is missing: installing python3-torch python3-torchvision with apt-get (as root)",
+    );
+    const apt = async (...args: string[]) =>
+      (await new Deno.Command("apt-get", { args, stdout: "inherit", stderr: "inherit" }).output())
+        .success;
+    if (!(await apt("install", "-y", "python3-torch", "python3-torchvision"))) {
+      await apt("update");
+      await apt("install", "-y", "python3-torch", "python3-torchvision");
+    }
+    versions = await probe();
+    if (versions === null) {
+      throw new Error(
+        "Cannot run the PyTorch side: apt-get did not make torch and torchvision importable by " +
+          python,
+      );
+    }
+  }
+  const [torch, vision] = versions.split(/\s+/);
+  return `torch ${torch}, torchvision ${vision}`;
+}
+
+/**
+ * Runs one side once and reads its result. Its stderr (progress lines) goes to ours.
+ *
+ * @param command From {@link sideCommand}.
+ * @param side Which side it is.
+ * @returns The side's result.
+ * @throws {Error} When the process fails; the message holds the command and the end of its output.
+ */
+export async function runSide(command: string[], side: Side): Promise<BenchResult> {
+  const [program, ...args] = command;
+  const output = await new Deno.Command(program!, {
+    args,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(
+      `Cannot finish the ${side} side: \`${command.join(" ")}\` exited with code ${output.code}; ` +
+        `its stdout ended with ${JSON.stringify(stdout.slice(-500))}`,
+    );
+  }
+  return parseBenchOutput(stdout, side);
+}
+
+function machineDescription(): string {
+  let cpu = "unknown CPU";
+  try {
+    const info = Deno.readTextFileSync("/proc/cpuinfo");
+    cpu = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? cpu;
+  } catch {
+    // Not Linux: keep "unknown CPU".
+  }
+  return `${cpu}, ${navigator.hardwareConcurrency} logical cores, ${Deno.build.os}`;
+}
+
+const EXTRA_FLAGS = {
+  "--rounds": "string",
+  "--sides": "string",
+  "--batch-sizes": "string",
+  "--warmup": "string",
+  "--steps": "string",
+  "--repeats": "string",
+  "--epoch-images": "string",
+  "--inference-images": "string",
+  "--inference-batch-size": "string",
+  "--threads": "string",
+  "--python": "string",
+  "--ours-cmd": "string",
+  "--markdown": "string",
+  "--json": "string",
+  "--help": "bool",
+} as const;
+
+const USAGE = `deno task bench [flags]
+  --rounds N               alternating rounds (ours, pytorch, …) (default 2)
+  --sides ours,pytorch     sides to run, in this order each round
+  --data PATH              the real data: a folder holding cifar-10-batches-bin/ (default: synthetic)
+  --batch-sizes 30,128     batch sizes of the training-step and epoch measures
+  --warmup N --steps N --repeats N
+  --epoch-images N         images of the end-to-end epoch (default 3000)
+  --inference-images N --inference-batch-size N   (defaults 5000, 1000)
+  --threads N              compute threads per side (default 2)
+  --seed N --backend NAME  seed of both sides; our backend
+  --python PATH            Python with PyTorch (default /usr/bin/python3)
+  --ours-cmd "CMD ARGS"    command for our side instead of deno run -A bench/ours.ts
+  --markdown FILE          also write the Markdown table to FILE
+  --json FILE              also write every raw result and the summary to FILE`;
+
+function positiveInt(flag: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`Cannot parse --${flag}: expected an integer ≥ 1, found "${text}"`);
+  }
+  return n;
+}
+
+/**
+ * Parses the driver's command line into options and output files.
+ *
+ * @param args Command-line arguments (`Deno.args`).
+ * @returns Options plus the Markdown and JSON output paths (null when not asked for).
+ * @throws {RangeError} On unknown flags or bad values, naming the flag.
+ * @example
+ * ```ts
+ * import { parseBenchArgs } from "./bench.ts";
+ * const { options } = parseBenchArgs(["--rounds", "1", "--sides", "pytorch", "--batch-sizes", "30"]);
+ * if (options.rounds !== 1 || options.sides.join() !== "pytorch" || options.batchSizes.join() !== "30") {
+ *   throw new Error("bad parse");
+ * }
+ * ```
+ */
+export function parseBenchArgs(
+  args: string[],
+): { options: BenchOptions; markdown: string | null; json: string | null; help: boolean } {
+  const { overrides, extra } = parseArgs(args, { ...EXTRA_FLAGS });
+  const allowed = ["seed", "dataPath", "backend"];
+  for (const key of Object.keys(overrides)) {
+    if (!allowed.includes(key)) {
+      throw new RangeError(
+        `Cannot use config field "${key}" in the benchmark: only --seed, --data and --backend apply`,
+      );
+    }
+  }
+  const options: BenchOptions = {
+    ...DEFAULT_BENCH_OPTIONS,
+    sides: [...DEFAULT_BENCH_OPTIONS.sides],
+  };
+  if (overrides.seed !== undefined) options.seed = overrides.seed;
+  if (overrides.dataPath !== undefined) options.dataPath = overrides.dataPath;
+  if (overrides.backend !== undefined) options.backend = overrides.backend;
+  const text = (flag: string) => extra[flag] as string | undefined;
+  const ints: [string, keyof BenchOptions][] = [
+    ["rounds", "rounds"],
+    ["steps", "steps"],
+    ["repeats", "repeats"],
+    ["epoch-images", "epochImages"],
+    ["inference-images", "inferenceImages"],
+    ["inference-batch-size", "inferenceBatchSize"],
+    ["threads", "threads"],
+  ];
+  for (const [flag, key] of ints) {
+    const t = text(flag);
+    if (t !== undefined) (options as unknown as Record<string, number>)[key] = positiveInt(flag, t);
+  }
+  const warmup = text("warmup");
+  if (warmup !== undefined) {
+    const n = Number(warmup);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(`Cannot parse --warmup: expected an integer ≥ 0, found "${warmup}"`);
+    }
+    options.warmup = n;
+  }
+  const sizes = text("batch-sizes");
+  if (sizes !== undefined) {
+    options.batchSizes = sizes.split(",").map((s) => positiveInt("batch-sizes", s.trim()));
+  }
+  const sides = text("sides");
+  if (sides !== undefined) {
+    const list = sides.split(",").map((s) => s.trim());
+    const bad = list.find((s) => !(SIDES as readonly string[]).includes(s));
+    if (bad !== undefined || list.length === 0) {
+      throw new RangeError(
+        `Cannot parse --sides: expected a comma-separated list of ours, pytorch, found "${sides}"`,
+      );
+    }
+    options.sides = list as Side[];
+  }
+  if (text("python") !== undefined) options.python = text("python")!;
+  const oursCmd = text("ours-cmd");
+  if (oursCmd !== undefined) {
+    const parts = oursCmd.trim().split(/\s+/).filter((p) => p !== "");
+    if (parts.length === 0) {
+      throw new RangeError(`Cannot parse --ours-cmd: expected a command, found "${oursCmd}"`);
+    }
+    options.oursCommand = parts;
+  }
+  return {
+    options,
+    markdown: text("markdown") ?? null,
+    json: text("json") ?? null,
+    help: extra["help"] === true,
+  };
+}
+
+async function writeAtomic(path: string, content: string): Promise<void> {
+  const temporary = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
+  await Deno.writeTextFile(temporary, content);
+  await Deno.rename(temporary, path);
+}
+
+/**
+ * Runs the whole benchmark: data, alternating rounds, summary, report, optional Markdown/JSON files.
+ *
+ * @param options The run's settings.
+ * @param outputs Where to write the Markdown table and the raw JSON (null: not written).
+ * @returns The raw results and the summary rows.
+ */
+export async function runBenchmark(
+  options: BenchOptions,
+  outputs: { markdown?: string | null; json?: string | null } = {},
+): Promise<{ results: BenchResult[]; rows: MetricRow[] }> {
+  if (options.sides.includes("pytorch")) {
+    console.error(`PyTorch side: ${await ensurePytorch(options.python)} (${options.python})`);
+  }
+  // 1. Data: the real copy when given, else a synthetic set both sides read.
+  let dataPath = options.dataPath;
+  let syntheticDir: string | null = null;
+  if (dataPath === null) {
+    syntheticDir = await Deno.makeTempDir({ prefix: "cifar10-bench-synthetic-" });
+    console.error(`Writing SYNTHETIC data (not CIFAR-10) to ${syntheticDir}`);
+    dataPath = await writeSyntheticData(syntheticDir, { seed: options.seed });
+  }
+  const results: BenchResult[] = [];
+  try {
+    // 2. Alternate the sides, round after round, so slow phases of a noisy machine hit both.
+    for (let round = 1; round <= options.rounds; round++) {
+      for (const side of options.sides) {
+        const command = sideCommand(side, dataPath, options);
+        console.error(`[round ${round}/${options.rounds}] ${side}: ${command.join(" ")}`);
+        const result = await runSide(command, side);
+        results.push(result);
+        console.error(
+          `[round ${round}/${options.rounds}] ${side}: ` +
+            result.trainStep.map((t) => `step b${t.batchSize} ${t.imagesPerSecond.toFixed(1)}`)
+              .join(", ") +
+            `, epoch ${result.epoch.map((t) => t.imagesPerSecond.toFixed(1)).join("/")}, ` +
+            `inference ${result.inference.imagesPerSecond.toFixed(0)} images/s, ` +
+            `peak RSS ${result.peakRssMiB.toFixed(0)} MiB`,
+        );
+      }
+    }
+  } finally {
+    if (syntheticDir !== null) await Deno.remove(syntheticDir, { recursive: true });
+  }
+  // 3. Summary: pooled medians, then the ratios as the last lines.
+  const rows = summarizeResults(results);
+  const first = (side: Side) => results.find((r) => r.side === side);
+  const describe = (side: Side) => {
+    const r = first(side);
+    return r === undefined ? null : `${r.implementation}, ${r.backend}` +
+      (r.threads === null ? "" : `, ${r.threads} thread(s)`);
+  };
+  const run: RunDescription = {
+    ours: describe("ours"),
+    pytorch: describe("pytorch"),
+    data: options.dataPath === null
+      ? "synthetic (random pixels, CIFAR-10 layout; NOT CIFAR-10)"
+      : `CIFAR-10 from ${options.dataPath}`,
+    rounds: options.rounds,
+    machine: machineDescription(),
+    date: new Date().toISOString().slice(0, 10),
+  };
+  console.log(`Data: ${run.data}`);
+  console.log(`ours: ${run.ours ?? "not run"}`);
+  console.log(`PyTorch: ${run.pytorch ?? "not run"}`);
+  for (const line of formatReport(rows)) console.log(line);
+  if (outputs.markdown) {
+    await writeAtomic(outputs.markdown, markdownTable(rows, run));
+    console.error(`Wrote ${outputs.markdown}`);
+  }
+  if (outputs.json) {
+    await writeAtomic(
+      outputs.json,
+      JSON.stringify({ run, options, rows, results }, null, 2) + "\n",
+    );
+    console.error(`Wrote ${outputs.json}`);
+  }
+  return { results, rows };
+}
+
+if (import.meta.main) {
+  const { options, markdown, json, help } = parseBenchArgs(Deno.args);
+  if (help) {
+    console.log(USAGE);
+  } else {
+    await runBenchmark(options, { markdown, json });
+  }
+}

@@ -1,0 +1,428 @@
+/**
+ * Our side of `deno task bench`: the same measurements as `bench/pytorch_tutorial.py bench`, on our
+ * TypeScript implementation (lib/model.ts, lib/training.ts, lib/augmentation.ts, lib/backend.ts),
+ * printed as one JSON object of the shared shape ({@link BenchResult} in bench/bench.ts).
+ *
+ * Measures, after a warm-up:
+ * (a) training steps (forward, cross-entropy, backward, Adam) on pre-made augmented batches;
+ * (b) one end-to-end training epoch over the first N images with `trainEpoch` (batching, augmentation,
+ *     step, loss read-back: the real training path);
+ * (c) inference (dropout off, no gradients) on pre-normalised test batches;
+ * (d) peak RSS (VmHWM, the same figure as Python's ru_maxrss).
+ *
+ * ```sh
+ * deno run -A bench/ours.ts --data /tmp/cifar10 --batch-sizes 30,128 --repeats 3
+ * ```
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { BenchResult, Throughput } from "./bench.ts";
+import { batchToTensor } from "../lib/augmentation.ts";
+import { makeConfig, parseArgs, type TrainConfig } from "../lib/config.ts";
+import {
+  BATCHES_FOLDER,
+  type ImageSet,
+  parseCifar10Batch,
+  SYNTHETIC_MARKER,
+  TEST_BATCH_FILE,
+  TRAIN_BATCH_FILES,
+} from "../lib/data.ts";
+import { initBackend } from "../lib/backend.ts";
+import { buildModel, type Model } from "../lib/model.ts";
+import { createRng, deriveSeed } from "../lib/random.ts";
+import { createOptimizer, crossEntropy, trainEpoch } from "../lib/training.ts";
+
+/** Settings of our side, mirroring the Python bench mode's flags. */
+export interface OursOptions {
+  /** Folder holding `cifar-10-batches-bin/` (or the `.bin` files). */
+  dataPath: string;
+  /** Batch sizes of the training-step and epoch measurements. */
+  batchSizes: number[];
+  /** Untimed steps before the first timed ones. */
+  warmup: number;
+  /** Timed steps per repeat. */
+  steps: number;
+  /** Repeats of each measurement. */
+  repeats: number;
+  /** Distinct pre-made batches cycled by the step measurement. */
+  batchPool: number;
+  /** Images of the end-to-end epoch. */
+  epochImages: number;
+  /** Test images of the inference measurement. */
+  inferenceImages: number;
+  /** Batch size of the inference measurement. */
+  inferenceBatchSize: number;
+  /** Compute threads requested from the backend. */
+  threads: number;
+  /** Seed of model, batches and augmentation. */
+  seed: number;
+  /** Backend name (`auto`, `blas`, `wasm`, `cpu`, …). */
+  backend: TrainConfig["backend"];
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads the first `limit` records of the named batch files (like the Python side, only what the
+ * measurements use, so peak RSS reflects the implementation rather than the data set).
+ *
+ * @param folder A folder holding `cifar-10-batches-bin/` or the `.bin` files.
+ * @param names Batch files, read in order until `limit` records are read.
+ * @param limit Records wanted.
+ * @returns The images and whether the folder is marked synthetic.
+ * @example
+ * ```ts
+ * import { writeSyntheticData } from "./bench.ts";
+ * import { readFirstRecords } from "./ours.ts";
+ * const dir = await Deno.makeTempDir();
+ * await writeSyntheticData(dir, { recordsPerFile: 3 });
+ * const { set, synthetic } = await readFirstRecords(dir, ["data_batch_1.bin", "data_batch_2.bin"], 5);
+ * if (set.count !== 5 || set.images.length !== 5 * 3072 || !synthetic) throw new Error("bad read");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function readFirstRecords(
+  folder: string,
+  names: readonly string[],
+  limit: number,
+): Promise<{ set: ImageSet; synthetic: boolean }> {
+  const inner = exists(`${folder}/${BATCHES_FOLDER}`) ? `${folder}/${BATCHES_FOLDER}` : folder;
+  const synthetic = exists(`${folder}/${SYNTHETIC_MARKER}`) ||
+    exists(`${inner}/${SYNTHETIC_MARKER}`);
+  const parts: ImageSet[] = [];
+  let count = 0;
+  for (const name of names) {
+    if (count >= limit) break;
+    const path = `${inner}/${name}`;
+    if (!exists(path)) {
+      throw new Error(
+        `Cannot read CIFAR-10 batch "${name}": expected the file at "${path}", found nothing`,
+      );
+    }
+    const bytes = await Deno.readFile(path);
+    const records = Math.min(limit - count, Math.floor(bytes.length / 3073));
+    parts.push(parseCifar10Batch(bytes.subarray(0, records * 3073), { name, records: null }));
+    count += records;
+  }
+  const images = new Uint8Array(count * 3072);
+  const labels = new Uint8Array(count);
+  let offset = 0;
+  for (const part of parts) {
+    images.set(part.images, offset * 3072);
+    labels.set(part.labels, offset);
+    offset += part.count;
+  }
+  return { set: { images, labels, count }, synthetic };
+}
+
+/** Peak resident memory in MiB: VmHWM on Linux (as ru_maxrss), else the current RSS. */
+function peakRssMiB(): number {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const kib = /VmHWM:\s*(\d+)\s*kB/.exec(status)?.[1];
+    if (kib !== undefined) return Number(kib) / 1024;
+  } catch {
+    // Not Linux.
+  }
+  return Deno.memoryUsage().rss / (1024 * 1024);
+}
+
+function medianOf(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function entry(batchSize: number, images: number, samples: number[]): Throughput {
+  return { batchSize, images, imagesPerSecond: medianOf(samples), samples };
+}
+
+/** What {@link runOursBench} needs to know about the selected backend. */
+export interface SelectedBackend {
+  /** The tfjs backend name now active, e.g. `blas`, `wasm`. */
+  name: string;
+  /** Compute threads, when known. */
+  threads: number | null;
+  /** For people, e.g. `blas (CPU, OpenBLAS)`. */
+  description: string;
+}
+
+/** Selects and initialises a backend; {@link runOursBench} takes one to allow other backends and tests. */
+export type BackendSelector = (
+  backend: TrainConfig["backend"],
+  threads: number,
+) => Promise<SelectedBackend>;
+
+/**
+ * The default backend selector: `initBackend` from lib/backend.ts (the backend helper's module).
+ *
+ * @param backend The requested backend (`auto` picks the fastest available).
+ * @param threads Compute threads to ask for.
+ * @returns The active backend.
+ * @throws {Error} When the requested backend cannot start (lib/backend.ts says why).
+ */
+export async function selectBackend(
+  backend: TrainConfig["backend"],
+  threads: number,
+): Promise<SelectedBackend> {
+  // OpenBLAS (the blas backend) reads its thread count when loaded; PyTorch gets the same count.
+  if (Deno.env.get("OPENBLAS_NUM_THREADS") === undefined) {
+    Deno.env.set("OPENBLAS_NUM_THREADS", String(threads));
+  }
+  const info = await initBackend(backend);
+  return {
+    name: info.name,
+    threads: info.threads ?? (info.name === "blas" ? threads : null),
+    description: `${info.name} (${info.device})`,
+  };
+}
+
+/**
+ * Runs all measurements and returns the shared result object.
+ *
+ * @param options The settings.
+ * @param hooks `selectBackend` replaces lib/backend.ts's selection (tests, experiments); `log` receives
+ *   the progress lines (default: stderr).
+ * @returns The result (the caller prints it as JSON).
+ */
+export async function runOursBench(
+  options: OursOptions,
+  hooks: { selectBackend?: BackendSelector; log?: (line: string) => void } = {},
+): Promise<BenchResult> {
+  const started = performance.now();
+  const log = hooks.log ?? ((line: string) => console.error(`ours ${line}`));
+  const backend = await (hooks.selectBackend ?? selectBackend)(options.backend, options.threads);
+
+  // 1. Data: only the images the measurements use.
+  const stepImages = Math.max(...options.batchSizes) * options.batchPool;
+  const train = await readFirstRecords(
+    options.dataPath,
+    TRAIN_BATCH_FILES,
+    Math.max(options.epochImages, stepImages),
+  );
+  const test = await readFirstRecords(options.dataPath, [TEST_BATCH_FILE], options.inferenceImages);
+  if (train.set.count < options.epochImages) {
+    throw new RangeError(
+      `Cannot run the epoch measurement: expected ${options.epochImages} training images, found ${train.set.count}`,
+    );
+  }
+
+  const config = makeConfig({ seed: options.seed, backend: options.backend });
+  const model: Model = buildModel(config);
+  const optimizer = createOptimizer(config);
+  const variables = Object.values(model.params);
+  const trainStep: Throughput[] = [];
+  const epoch: Throughput[] = [];
+  let inference: Throughput;
+  try {
+    // 2. (a) Training steps on pre-made batches, augmented once outside the timed loop.
+    for (const batchSize of options.batchSizes) {
+      const pool: { x: tf.Tensor4D; y: tf.Tensor1D }[] = [];
+      for (let b = 0; b < options.batchPool; b++) {
+        const images = new Uint8Array(batchSize * 3072);
+        const labels = new Int32Array(batchSize);
+        for (let j = 0; j < batchSize; j++) {
+          const index = (b * batchSize + j) % train.set.count;
+          images.set(train.set.images.subarray(index * 3072, (index + 1) * 3072), j * 3072);
+          labels[j] = train.set.labels[index]!;
+        }
+        const rng = createRng(deriveSeed(options.seed, "bench-augment", batchSize, b));
+        pool.push({
+          x: batchToTensor(images, batchSize, { augment: true, rng, config }),
+          y: tf.tensor1d(labels, "int32"),
+        });
+      }
+      let stepIndex = 0;
+      const step = async () => {
+        const { x, y } = pool[stepIndex % pool.length]!;
+        const seed = deriveSeed(options.seed, "bench-dropout", stepIndex++);
+        const loss = optimizer.minimize(
+          () => crossEntropy(model.forward(x, { training: true, seed }), y),
+          true,
+          variables,
+        )!;
+        await loss.data(); // Wait for the step, as PyTorch's synchronous step does.
+        loss.dispose();
+      };
+      const samples: number[] = [];
+      try {
+        for (let repeat = 0; repeat < options.repeats; repeat++) {
+          const warmup = repeat === 0 ? options.warmup : 1;
+          for (let i = 0; i < warmup; i++) await step();
+          const t0 = performance.now();
+          for (let i = 0; i < options.steps; i++) await step();
+          samples.push((batchSize * options.steps) / ((performance.now() - t0) / 1000));
+          log(`train step batch ${batchSize}: ${samples.at(-1)!.toFixed(1)} images/s`);
+        }
+      } finally {
+        for (const { x, y } of pool) {
+          x.dispose();
+          y.dispose();
+        }
+      }
+      trainStep.push(entry(batchSize, batchSize * options.steps, samples));
+    }
+
+    // 3. (b) End-to-end epochs with the library's training loop over the first N images.
+    const indices = Int32Array.from({ length: options.epochImages }, (_, i) => i);
+    for (const batchSize of options.batchSizes) {
+      const epochConfig = makeConfig({ seed: options.seed, backend: options.backend, batchSize });
+      const samples: number[] = [];
+      for (let repeat = 0; repeat < options.repeats; repeat++) {
+        const t0 = performance.now();
+        const result = await trainEpoch(model, { set: train.set, indices }, {
+          optimizer,
+          config: epochConfig,
+          epoch: repeat + 1,
+        });
+        samples.push(result.images / ((performance.now() - t0) / 1000));
+        log(`epoch batch ${batchSize}: ${samples.at(-1)!.toFixed(1)} images/s`);
+      }
+      epoch.push(entry(batchSize, options.epochImages, samples));
+    }
+
+    // 4. (c) Inference on the test images, normalised once.
+    const batches: tf.Tensor4D[] = [];
+    for (let start = 0; start < test.set.count; start += options.inferenceBatchSize) {
+      const size = Math.min(options.inferenceBatchSize, test.set.count - start);
+      batches.push(
+        batchToTensor(test.set.images.subarray(start * 3072, (start + size) * 3072), size, {
+          augment: false,
+          config,
+        }),
+      );
+    }
+    const infer = async (list: tf.Tensor4D[]) => {
+      let images = 0;
+      const t0 = performance.now();
+      for (const x of list) {
+        const predicted = tf.tidy(() => tf.argMax(model.forward(x, { training: false }), 1));
+        await predicted.data();
+        predicted.dispose();
+        images += x.shape[0];
+      }
+      return images / ((performance.now() - t0) / 1000);
+    };
+    try {
+      await infer(batches.slice(0, 1));
+      const samples: number[] = [];
+      for (let repeat = 0; repeat < options.repeats; repeat++) {
+        samples.push(await infer(batches));
+        log(
+          `inference batch ${options.inferenceBatchSize}: ${samples.at(-1)!.toFixed(1)} images/s`,
+        );
+      }
+      inference = entry(options.inferenceBatchSize, test.set.count, samples);
+    } finally {
+      for (const x of batches) x.dispose();
+    }
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+
+  return {
+    mode: "bench",
+    side: "ours",
+    implementation:
+      `TensorFlow.js ${tf.version_core} on Deno ${Deno.version.deno}, backend ${backend.description}`,
+    backend: backend.name,
+    threads: backend.threads,
+    data: {
+      path: options.dataPath,
+      synthetic: train.synthetic,
+      trainImages: train.set.count,
+      testImages: test.set.count,
+    },
+    settings: {
+      batchSizes: options.batchSizes,
+      warmupSteps: options.warmup,
+      steps: options.steps,
+      repeats: options.repeats,
+      epochImages: options.epochImages,
+      inferenceImages: test.set.count,
+      inferenceBatchSize: options.inferenceBatchSize,
+      seed: options.seed,
+    },
+    trainStep,
+    epoch,
+    inference,
+    peakRssMiB: peakRssMiB(),
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+function positiveInt(flag: string, text: string | undefined, fallback: number, min = 1): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) {
+    throw new RangeError(`Cannot parse --${flag}: expected an integer ≥ ${min}, found "${text}"`);
+  }
+  return n;
+}
+
+/**
+ * Parses our side's flags (the same as the Python bench mode's).
+ *
+ * @param args `Deno.args`.
+ * @returns The settings.
+ * @throws {RangeError} On unknown flags, bad values, or a missing --data.
+ * @example
+ * ```ts
+ * import { parseOursArgs } from "./ours.ts";
+ * const options = parseOursArgs(["--data", "/tmp/d", "--batch-sizes", "30", "--backend", "wasm"]);
+ * if (options.batchSizes.join() !== "30" || options.backend !== "wasm" || options.steps !== 10) {
+ *   throw new Error("bad parse");
+ * }
+ * ```
+ */
+export function parseOursArgs(args: string[]): OursOptions {
+  const flags = [
+    "batch-sizes",
+    "warmup",
+    "steps",
+    "repeats",
+    "batch-pool",
+    "epoch-images",
+    "inference-images",
+    "inference-batch-size",
+    "threads",
+  ];
+  const { overrides, extra } = parseArgs(
+    args,
+    Object.fromEntries(flags.map((f) => [`--${f}`, "string" as const])),
+  );
+  const text = (flag: string) => extra[flag] as string | undefined;
+  if (!overrides.dataPath) {
+    throw new RangeError("Cannot run the benchmark: expected --data FOLDER, found nothing");
+  }
+  const sizes = text("batch-sizes");
+  return {
+    dataPath: overrides.dataPath,
+    batchSizes: sizes === undefined
+      ? [30, 128]
+      : sizes.split(",").map((s) => positiveInt("batch-sizes", s.trim(), 0)),
+    warmup: positiveInt("warmup", text("warmup"), 3, 0),
+    steps: positiveInt("steps", text("steps"), 10),
+    repeats: positiveInt("repeats", text("repeats"), 3),
+    batchPool: positiveInt("batch-pool", text("batch-pool"), 4),
+    epochImages: positiveInt("epoch-images", text("epoch-images"), 3000),
+    inferenceImages: positiveInt("inference-images", text("inference-images"), 5000),
+    inferenceBatchSize: positiveInt("inference-batch-size", text("inference-batch-size"), 1000),
+    threads: positiveInt("threads", text("threads"), 2),
+    seed: overrides.seed ?? 42,
+    backend: overrides.backend ?? "auto",
+  };
+}
+
+if (import.meta.main) {
+  const result = await runOursBench(parseOursArgs(Deno.args));
+  console.log(JSON.stringify(result));
+}

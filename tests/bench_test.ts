@@ -1,0 +1,480 @@
+import assert from "node:assert/strict";
+import {
+  type BenchResult,
+  DEFAULT_BENCH_OPTIONS,
+  ensurePytorch,
+  formatReport,
+  markdownTable,
+  median,
+  parseBenchArgs,
+  parseBenchOutput,
+  runSide,
+  sideCommand,
+  summarizeResults,
+  writeSyntheticData,
+} from "../bench/bench.ts";
+
+const PYTHON = "/usr/bin/python3";
+const SCRIPT = new URL("../bench/pytorch_tutorial.py", import.meta.url).pathname;
+
+function makeResult(
+  side: "ours" | "pytorch",
+  step: [number, number[]][],
+  inference: number[],
+  rss: number,
+): BenchResult {
+  return {
+    mode: "bench",
+    side,
+    implementation: side === "ours" ? "TensorFlow.js test" : "PyTorch test",
+    backend: side === "ours" ? "blas" : "pytorch-cpu",
+    threads: 2,
+    data: { path: null, synthetic: true, trainImages: 10, testImages: 10 },
+    settings: {
+      batchSizes: step.map(([b]) => b),
+      warmupSteps: 0,
+      steps: 1,
+      repeats: inference.length,
+      epochImages: 10,
+      inferenceImages: 10,
+      inferenceBatchSize: 1000,
+      seed: 1,
+    },
+    trainStep: step.map(([batchSize, samples]) => ({
+      batchSize,
+      images: batchSize,
+      imagesPerSecond: median(samples),
+      samples,
+    })),
+    epoch: step.map(([batchSize, samples]) => ({
+      batchSize,
+      images: 10,
+      imagesPerSecond: median(samples) / 2,
+      samples: samples.map((s) => s / 2),
+    })),
+    inference: {
+      batchSize: 1000,
+      images: 10,
+      imagesPerSecond: median(inference),
+      samples: inference,
+    },
+    peakRssMiB: rss,
+    wallSeconds: 1,
+  };
+}
+
+async function hasTorch(): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(PYTHON, {
+      args: ["-c", "import torch, torchvision"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("median() takes the middle value or the mean of the middle two", () => {
+  assert.equal(median([5]), 5);
+  assert.equal(median([9, 1, 4]), 4);
+  assert.equal(median([4, 1, 3, 2]), 2.5);
+  assert.throws(() => median([]), {
+    name: "RangeError",
+    message: "Cannot take the median: expected numbers, found none",
+  });
+});
+
+Deno.test("parseBenchOutput() reads the last JSON line and checks the side", () => {
+  const good = makeResult("pytorch", [[30, [100]]], [900], 500);
+  const older = { ...good, peakRssMiB: 1 };
+  const parsed = parseBenchOutput(
+    `progress\n${JSON.stringify(older)}\nmore\n${JSON.stringify(good)}\n`,
+    "pytorch",
+  );
+  assert.equal(parsed.peakRssMiB, 500);
+  assert.deepEqual(parsed.trainStep[0], good.trainStep[0]);
+
+  assert.throws(() => parseBenchOutput("nothing\n", "ours"), {
+    name: "SyntaxError",
+    message:
+      'Cannot read the ours side\'s result: expected a JSON line on stdout, found "nothing\\n"',
+  });
+  assert.throws(() => parseBenchOutput(JSON.stringify(good), "ours"), {
+    name: "SyntaxError",
+    message: 'Cannot read the ours side\'s result: expected "side": "ours", found "pytorch"',
+  });
+  assert.throws(() => parseBenchOutput("{not json", "pytorch"), (error: Error) => {
+    assert.equal(error.name, "SyntaxError");
+    assert.match(
+      error.message,
+      /^Cannot read the pytorch side's result: expected JSON, found "\{not json"/,
+    );
+    return true;
+  });
+  const noSamples = structuredClone(good);
+  noSamples.inference.samples = [];
+  assert.throws(() => parseBenchOutput(JSON.stringify(noSamples), "pytorch"), (error: Error) => {
+    assert.match(
+      error.message,
+      /expected inference as \{batchSize, images, imagesPerSecond, samples\[\]\}/,
+    );
+    return true;
+  });
+});
+
+Deno.test("summarizeResults() pools the samples of all rounds and divides ours by PyTorch", () => {
+  const results = [
+    makeResult("ours", [[30, [10, 30]], [128, [40]]], [100, 300], 400),
+    makeResult("pytorch", [[30, [40]], [128, [80]]], [1000], 600),
+    makeResult("ours", [[30, [20]], [128, [60]]], [200], 300),
+    makeResult("pytorch", [[30, [60, 50]], [128, [100]]], [900, 1100], 800),
+  ];
+  const rows = summarizeResults(results);
+  assert.deepEqual(rows.map((r) => r.key), [
+    "trainStep:30",
+    "trainStep:128",
+    "epoch:30",
+    "epoch:128",
+    "inference",
+    "peakRss",
+  ]);
+  const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
+  // ours step b30 samples 10, 30, 20 → 20; PyTorch 40, 60, 50 → 50.
+  assert.deepEqual(byKey["trainStep:30"]!.values, { ours: 20, pytorch: 50 });
+  assert.equal(byKey["trainStep:30"]!.ratio, 0.4);
+  assert.deepEqual(byKey["trainStep:128"]!.values, { ours: 50, pytorch: 90 });
+  assert.deepEqual(byKey["epoch:30"]!.values, { ours: 10, pytorch: 25 });
+  assert.deepEqual(byKey["inference"]!.values, { ours: 200, pytorch: 1000 });
+  assert.equal(byKey["inference"]!.ratio, 0.2);
+  assert.equal(byKey["inference"]!.label, "Inference (no gradients), batch 1000");
+  // Peak RSS: the median of each run's peak; lower is better.
+  assert.deepEqual(byKey["peakRss"]!.values, { ours: 350, pytorch: 700 });
+  assert.equal(byKey["peakRss"]!.ratio, 0.5);
+  assert.equal(byKey["peakRss"]!.higherIsBetter, false);
+});
+
+Deno.test("summarizeResults() leaves the ratio empty when one side did not run", () => {
+  const rows = summarizeResults([makeResult("pytorch", [[30, [40]]], [1000], 600)]);
+  assert.ok(rows.every((r) => r.ratio === null && r.values.ours === undefined));
+  assert.equal(rows[0]!.values.pytorch, 40);
+});
+
+Deno.test("formatReport() ends with one ratio line per measure", () => {
+  const rows = summarizeResults([
+    makeResult("ours", [[30, [20]]], [500], 300),
+    makeResult("pytorch", [[30, [80]]], [1000], 600),
+  ]);
+  const lines = formatReport(rows);
+  assert.deepEqual(lines.slice(-4), [
+    "ratio ours/PyTorch, Training step, batch 30: 0.25× (higher is better)",
+    "ratio ours/PyTorch, Epoch incl. batching + augmentation, batch 30: 0.25× (higher is better)",
+    "ratio ours/PyTorch, Inference (no gradients), batch 1000: 0.50× (higher is better)",
+    "ratio ours/PyTorch, Peak RSS: 0.50× (lower is better)",
+  ]);
+  assert.match(lines[0]!, /^Training step, batch 30 +ours +20\.0 img\/s +PyTorch +80\.0 img\/s$/);
+});
+
+Deno.test("markdownTable() writes a table row per measure and a caption", () => {
+  const rows = summarizeResults([
+    makeResult("ours", [[30, [20]]], [500], 300),
+    makeResult("pytorch", [[30, [80]]], [1000], 600),
+  ]);
+  const md = markdownTable(rows, {
+    ours: "ours impl",
+    pytorch: "torch impl",
+    data: "synthetic",
+    rounds: 2,
+    machine: "2 cores",
+    date: "2026-11-28",
+  });
+  const lines = md.split("\n");
+  assert.equal(lines[0], "| Measure (median) | ours | PyTorch | ours / PyTorch |");
+  assert.equal(lines[2], "| Training step, batch 30 (images/s) | 20 | 80 | 0.25× |");
+  assert.equal(lines[5], "| Peak RSS (MiB) | 300 | 600 | 0.50× |");
+  assert.match(md, /Ours: ours impl\. PyTorch: torch impl\. Data: synthetic\. 2 alternating round/);
+});
+
+Deno.test("parseBenchArgs() reads the driver's flags and rejects others", () => {
+  const { options, markdown, json, help } = parseBenchArgs([
+    "--rounds=2",
+    "--sides",
+    "pytorch,ours",
+    "--batch-sizes",
+    "30, 64",
+    "--warmup",
+    "0",
+    "--data",
+    "/tmp/cifar10",
+    "--seed",
+    "7",
+    "--ours-cmd",
+    "deno run -A x.ts",
+    "--markdown",
+    "out.md",
+  ]);
+  assert.equal(options.rounds, 2);
+  assert.deepEqual(options.sides, ["pytorch", "ours"]);
+  assert.deepEqual(options.batchSizes, [30, 64]);
+  assert.equal(options.warmup, 0);
+  assert.equal(options.dataPath, "/tmp/cifar10");
+  assert.equal(options.seed, 7);
+  assert.deepEqual(options.oursCommand, ["deno", "run", "-A", "x.ts"]);
+  assert.equal(markdown, "out.md");
+  assert.equal(json, null);
+  assert.equal(help, false);
+  assert.equal(options.repeats, DEFAULT_BENCH_OPTIONS.repeats);
+  assert.deepEqual(DEFAULT_BENCH_OPTIONS.sides, ["ours", "pytorch"]);
+
+  assert.throws(() => parseBenchArgs(["--sides", "ours,tensorflow"]), {
+    name: "RangeError",
+    message:
+      'Cannot parse --sides: expected a comma-separated list of ours, pytorch, found "ours,tensorflow"',
+  });
+  assert.throws(() => parseBenchArgs(["--rounds", "0"]), {
+    name: "RangeError",
+    message: 'Cannot parse --rounds: expected an integer ≥ 1, found "0"',
+  });
+  assert.throws(() => parseBenchArgs(["--epochs", "3"]), {
+    name: "RangeError",
+    message:
+      'Cannot use config field "epochs" in the benchmark: only --seed, --data and --backend apply',
+  });
+  assert.throws(() => parseBenchArgs(["--frobnicate"]), (error: Error) => {
+    assert.equal(error.name, "RangeError");
+    assert.match(
+      error.message,
+      /^Cannot use flag --frobnicate: unknown flag; allowed flags: .*--rounds/,
+    );
+    return true;
+  });
+});
+
+Deno.test("sideCommand() gives both sides the same data and settings; oursCommand replaces ours", () => {
+  const options = { ...DEFAULT_BENCH_OPTIONS, steps: 4, batchSizes: [30, 128] };
+  const pytorch = sideCommand("pytorch", "/data", options);
+  const ours = sideCommand("ours", "/data", options);
+  assert.deepEqual(pytorch.slice(0, 3), [PYTHON, SCRIPT, "bench"]);
+  assert.deepEqual(ours.slice(0, 3), [Deno.execPath(), "run", "-A"]);
+  assert.ok(ours[3]!.endsWith("/bench/ours.ts"));
+  const shared = pytorch.slice(3);
+  assert.deepEqual(ours.slice(4, 4 + shared.length), shared);
+  assert.deepEqual(shared.slice(0, 4), ["--data", "/data", "--batch-sizes", "30,128"]);
+  assert.equal(shared[shared.indexOf("--steps") + 1], "4");
+  assert.deepEqual(ours.slice(-2), ["--backend", "auto"]);
+  const plugged = sideCommand("ours", "/data", {
+    ...options,
+    oursCommand: ["./ours-bin", "--fast"],
+  });
+  assert.deepEqual(plugged.slice(0, 4), ["./ours-bin", "--fast", "--data", "/data"]);
+});
+
+Deno.test("writeSyntheticData() writes the CIFAR-10 layout, marked synthetic, reproducibly", async () => {
+  const a = await Deno.makeTempDir();
+  const b = await Deno.makeTempDir();
+  try {
+    await writeSyntheticData(a, { seed: 3, recordsPerFile: 5 });
+    await writeSyntheticData(b, { seed: 3, recordsPerFile: 5 });
+    const names = [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`).concat("test_batch.bin");
+    for (const name of names) {
+      const bytes = await Deno.readFile(`${a}/cifar-10-batches-bin/${name}`);
+      assert.equal(bytes.length, 5 * 3073);
+      for (let r = 0; r < 5; r++) assert.ok(bytes[r * 3073]! < 10, `label of record ${r}`);
+      assert.deepEqual(bytes, await Deno.readFile(`${b}/cifar-10-batches-bin/${name}`));
+    }
+    const first = await Deno.readFile(`${a}/cifar-10-batches-bin/data_batch_1.bin`);
+    const second = await Deno.readFile(`${a}/cifar-10-batches-bin/data_batch_2.bin`);
+    assert.notDeepEqual(first, second);
+    assert.match(await Deno.readTextFile(`${a}/SYNTHETIC.txt`), /NOT CIFAR-10/);
+    assert.match(
+      await Deno.readTextFile(`${a}/cifar-10-batches-bin/SYNTHETIC.txt`),
+      /NOT CIFAR-10/,
+    );
+    assert.equal(
+      (await Deno.readTextFile(`${a}/cifar-10-batches-bin/batches.meta.txt`)).split("\n")[9],
+      "truck",
+    );
+    await assert.rejects(() => writeSyntheticData(a, { recordsPerFile: 0 }), {
+      name: "RangeError",
+      message: "Cannot write synthetic data: expected recordsPerFile as an integer ≥ 1, found 0",
+    });
+  } finally {
+    await Deno.remove(a, { recursive: true });
+    await Deno.remove(b, { recursive: true });
+  }
+});
+
+Deno.test("ensurePytorch() names the fix when the interpreter lacks PyTorch", async () => {
+  await assert.rejects(() => ensurePytorch("/nonexistent/python3"), {
+    name: "Error",
+    message: "Cannot run the PyTorch side: /nonexistent/python3 cannot import torch and " +
+      "torchvision; install Debian's packages with `sudo apt-get install -y python3-torch " +
+      "python3-torchvision` (or pass --python with an interpreter that has them)",
+  });
+});
+
+Deno.test("runSide() reports a failing side with its command and exit code", async () => {
+  const command = [Deno.execPath(), "eval", "console.log('partial'); Deno.exit(3)"];
+  await assert.rejects(() => runSide(command, "ours"), (error: Error) => {
+    assert.equal(
+      error.message,
+      `Cannot finish the ours side: \`${
+        command.join(" ")
+      }\` exited with code 3; its stdout ended with "partial\\n"`,
+    );
+    return true;
+  });
+  const good = makeResult("ours", [[30, [5]]], [50], 100);
+  const echo = [Deno.execPath(), "eval", `console.log(${JSON.stringify(JSON.stringify(good))})`];
+  assert.deepEqual(await runSide(echo, "ours"), good);
+});
+
+Deno.test({
+  name: "pytorch_tutorial.py bench prints the shared JSON shape on synthetic data",
+  ignore: !(await hasTorch()),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await writeSyntheticData(dir, { recordsPerFile: 40 });
+      const options = {
+        ...DEFAULT_BENCH_OPTIONS,
+        batchSizes: [4, 8],
+        warmup: 1,
+        steps: 2,
+        repeats: 2,
+        epochImages: 12,
+        inferenceImages: 10,
+        inferenceBatchSize: 4,
+      };
+      const command = sideCommand("pytorch", dir, options);
+      const result = await runSide([...command, "--quiet"], "pytorch");
+      assert.equal(result.data.synthetic, true);
+      assert.equal(result.data.testImages, 10);
+      assert.deepEqual(result.settings.batchSizes, [4, 8]);
+      assert.deepEqual(result.trainStep.map((t) => [t.batchSize, t.images, t.samples.length]), [
+        [4, 8, 2],
+        [8, 16, 2],
+      ]);
+      assert.deepEqual(result.epoch.map((t) => [t.batchSize, t.images]), [[4, 12], [8, 12]]);
+      assert.equal(result.inference.images, 10);
+      assert.equal(result.inference.imagesPerSecond, median(result.inference.samples));
+      assert.equal(result.threads, 2);
+      assert.ok(result.peakRssMiB > 50 && result.peakRssMiB < 8192, `${result.peakRssMiB}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "pytorch_tutorial.py train prints the tutorial's lines and a JSON summary",
+  ignore: !(await hasTorch()),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await writeSyntheticData(dir, { recordsPerFile: 50 });
+      const out = await new Deno.Command(PYTHON, {
+        args: [
+          SCRIPT,
+          "train",
+          "--data",
+          dir,
+          "--epochs",
+          "2",
+          "--train-limit",
+          "60",
+          "--test-limit",
+          "31",
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout);
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      assert.match(text, /^Using SYNTHETIC data \(not CIFAR-10\): 60 train, 31 test images$/m);
+      assert.match(text, /^Epoch: 1 \tTraining Loss: \d+\.\d{6} \tValidation Loss: \d+\.\d{6}$/m);
+      assert.match(text, /^Epoch: 2 \tTraining Loss: \d+\.\d{6} \tValidation Loss: \d+\.\d{6}$/m);
+      assert.match(
+        text,
+        /^Validation loss decreased \(inf --> \d+\.\d{6}\)\. {2}Saving model \.\.\.$/m,
+      );
+      assert.match(text, /^Test Loss: \d+\.\d{6}$/m);
+      assert.match(
+        text,
+        /^Test Accuracy of airplane: +(\d+% \( *\d+\/ *\d+\)|N\/A \(no training examples\))$/m,
+      );
+      const overall = /^Test Accuracy \(Overall\): +\d+% \( *(\d+)\/ *(\d+)\)$/m.exec(text);
+      assert.ok(overall, text);
+      const summary = JSON.parse(text.trim().split("\n").at(-1)!);
+      assert.equal(summary.mode, "train");
+      assert.equal(summary.data.synthetic, true);
+      assert.equal(summary.testTotal, 31);
+      assert.equal(Number(overall[2]), 31);
+      assert.equal(Number(overall[1]), summary.testCorrect);
+      assert.equal(summary.testAccuracy, summary.testCorrect / 31);
+      assert.equal(summary.epochs.length, 2);
+      assert.equal(summary.epochs[0].saved, true);
+      assert.equal(
+        summary.bestValidLoss,
+        Math.min(...summary.epochs.map((e: { validLoss: number }) => e.validLoss)),
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "pytorch_tutorial.py rejects a truncated batch file, naming it",
+  ignore: !(await hasTorch()),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await writeSyntheticData(dir, { recordsPerFile: 2 });
+      await Deno.writeFile(`${dir}/cifar-10-batches-bin/data_batch_1.bin`, new Uint8Array(100));
+      const out = await new Deno.Command(PYTHON, {
+        args: [SCRIPT, "train", "--data", dir, "--epochs", "1"],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.success, false);
+      assert.match(
+        new TextDecoder().decode(out.stderr),
+        /ValueError: Cannot read CIFAR-10 batch "data_batch_1\.bin": expected a positive multiple of 3073 bytes, found 100/,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("bench/ours.ts prints the shared JSON shape on synthetic data", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await writeSyntheticData(dir, { recordsPerFile: 40 });
+    const options = {
+      ...DEFAULT_BENCH_OPTIONS,
+      batchSizes: [4, 8],
+      warmup: 1,
+      steps: 2,
+      repeats: 2,
+      epochImages: 12,
+      inferenceImages: 10,
+      inferenceBatchSize: 4,
+    };
+    const result = await runSide(sideCommand("ours", dir, options), "ours");
+    assert.equal(result.data.synthetic, true);
+    assert.equal(result.data.testImages, 10);
+    assert.deepEqual(result.trainStep.map((t) => [t.batchSize, t.images, t.samples.length]), [
+      [4, 8, 2],
+      [8, 16, 2],
+    ]);
+    assert.deepEqual(result.epoch.map((t) => [t.batchSize, t.images]), [[4, 12], [8, 12]]);
+    assert.equal(result.inference.images, 10);
+    assert.equal(result.inference.imagesPerSecond, median(result.inference.samples));
+    assert.ok(result.peakRssMiB > 50 && result.peakRssMiB < 8192, `${result.peakRssMiB}`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
