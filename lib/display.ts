@@ -4,10 +4,22 @@
  * (`update_display_data` through a display id), and falls back to plain terminal output when the
  * code does not run in the Deno kernel (scripts, tests).
  *
+ * `trainingMonitor` puts these together for a training run: the progress bar, the live loss chart
+ * and the tutorial's per-epoch lines, as `fit`'s callbacks.
+ *
  * Every function takes an optional `jupyter` object; by default the kernel's `Deno.jupyter` is used
  * when present. Tests pass a fake one that records what would be sent.
  * @module
  */
+import { liveLossChart } from "./plots.ts";
+import {
+  type BatchCallback,
+  type EpochRecord,
+  type FitResult,
+  formatEpochLine,
+  formatSavingLine,
+  type SaveEvent,
+} from "./training.ts";
 
 /** The symbol the Deno kernel calls to get an object's media bundle. */
 export const DISPLAY_SYMBOL: unique symbol = Symbol.for("Jupyter.display") as typeof DISPLAY_SYMBOL;
@@ -392,8 +404,11 @@ export interface ProgressBar {
   readonly displayId: string | null;
   /** Sets the steps done and the info text; redraws at most every `minIntervalMs`. */
   update(done: number, info?: string): Promise<void>;
-  /** Draws the final state (always). */
-  finish(info?: string): Promise<void>;
+  /**
+   * Draws the final state (always): full, or with `complete: false` (stopped early) where it
+   * stopped.
+   */
+  finish(info?: string, options?: { complete?: boolean }): Promise<void>;
 }
 
 /** Options of `progressBar` (and `liveDisplay`). */
@@ -463,9 +478,9 @@ export async function progressBar(
         if (info !== undefined) state.info = info;
         await redraw(done >= total);
       },
-      async finish(info) {
+      async finish(info, { complete = true } = {}) {
         if (info !== undefined) state.info = info;
-        state.done = Math.max(state.done, total);
+        if (complete) state.done = Math.max(state.done, total);
         await redraw(true);
         await settle();
       },
@@ -501,9 +516,9 @@ export async function progressBar(
       if (done < total) draw(false);
       return Promise.resolve();
     },
-    finish(info) {
+    finish(info, { complete = true } = {}) {
       if (info !== undefined) state.info = info;
-      state.done = Math.max(state.done, total);
+      if (complete) state.done = Math.max(state.done, total);
       if (!finished) draw(true);
       finished = true;
       return Promise.resolve();
@@ -576,6 +591,166 @@ export async function liveDisplay(
     async flush() {
       await draw();
       await settle();
+    },
+  };
+}
+
+/** Options of `trainingMonitor`. */
+export interface TrainingMonitorOptions extends ProgressDisplayOptions {
+  /** Epochs planned in all (fixes the chart's x axis). */
+  epochs: number;
+  /** Batches per epoch, training and validation together (sizes the progress bar). */
+  batchesPerEpoch: number;
+  /**
+   * Epochs already completed (a resumed run: the run record's epochs): drawn on the chart, and
+   * training is counted from the epoch after the last of them. @default none
+   */
+  done?: readonly EpochRecord[];
+  /** Title of the live chart. @default "Loss during training" */
+  title?: string;
+  /** Prints one of the tutorial's lines. @default console.log */
+  print?: (line: string) => void;
+  /**
+   * Hand control to the event loop after a batch when this many milliseconds passed since the
+   * last time (0: after every batch). @default YIELD_INTERVAL_MS
+   */
+  yieldIntervalMs?: number;
+}
+
+/**
+ * How often `trainingMonitor` lets the event loop run during training, in milliseconds. Why:
+ * training runs synchronous tensor code between promise callbacks that never wait for the event
+ * loop, and signal listeners (Jupyter's Kernel → Interrupt sends SIGINT) and timers only run when
+ * it turns: without a turn, an interrupt is seen only at the end of the epoch (when the
+ * checkpoints are written). A turn costs about 2 ms (`setTimeout(0)`), so one every 200 ms costs
+ * about 1%.
+ */
+export const YIELD_INTERVAL_MS = 200;
+
+/** Resolves on the next turn of the event loop (a macrotask), after pending signals and I/O. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/** What `trainingMonitor` returns: `fit`'s callbacks and the closing step. */
+export interface TrainingMonitor {
+  /**
+   * Advances the progress bar, adds the running training loss to the chart, and lets the event
+   * loop run now and then (see `YIELD_INTERVAL_MS`).
+   */
+  onBatch: BatchCallback;
+  /** Prints the tutorial's epoch line and adds the epoch's losses to the chart. */
+  onEpoch(record: EpochRecord): Promise<void>;
+  /** Prints the tutorial's "Validation loss decreased … Saving model ..." line. */
+  onSave(event: SaveEvent): void;
+  /**
+   * Draws the final state: a full bar with the best epoch after a completed run; after an early
+   * stop the bar stays where it stopped and `result.message` is printed.
+   */
+  finish(
+    result: Pick<FitResult, "stopReason" | "message" | "bestEpoch" | "bestValidLoss">,
+  ): Promise<
+    void
+  >;
+}
+
+/**
+ * Everything a notebook shows while `fit` trains: a progress bar over the batches still to run
+ * (training and validation), a live chart of the running training loss and each epoch's losses
+ * (`liveLossChart`, redrawn in place), and the tutorial's per-epoch and "Saving model" lines. Pass
+ * its `onBatch`, `onEpoch` and `onSave` to `fit` (or `RunRecorder.fit`), then call `finish` with
+ * the result. Outside a notebook the bar goes to the terminal and the chart is skipped.
+ *
+ * @param options Planned epochs, batches per epoch, epochs already done, chart title, outputs.
+ * @returns The callbacks and `finish`.
+ * @example
+ * ```ts
+ * import { trainingMonitor } from "./display.ts";
+ * const lines: string[] = [];
+ * const monitor = await trainingMonitor({
+ *   epochs: 1, batchesPerEpoch: 1, jupyter: null, write: () => {}, print: (l) => lines.push(l),
+ * });
+ * const record = { epoch: 1, trainLoss: 2.5, validLoss: 2.25, trainAccuracy: 0.1, validAccuracy: 0.1,
+ *   trainImages: 30, validImages: 30, seconds: 1, trainImagesPerSecond: 30, saved: true, bestValidLoss: 2.25 };
+ * await monitor.onEpoch(record);
+ * monitor.onSave({ epoch: 1, previousLoss: Infinity, validLoss: 2.25, dir: null });
+ * await monitor.finish({ stopReason: "completed", message: null, bestEpoch: 1, bestValidLoss: 2.25 });
+ * if (lines.join("\n") !== "Epoch: 1 \tTraining Loss: 2.500000 \tValidation Loss: 2.250000\n" +
+ *   "Validation loss decreased (inf --> 2.250000).  Saving model ...") throw new Error(lines.join("\n"));
+ * ```
+ */
+export async function trainingMonitor(options: TrainingMonitorOptions): Promise<TrainingMonitor> {
+  const { epochs, batchesPerEpoch } = options;
+  if (!Number.isInteger(epochs) || epochs < 1) {
+    throw new RangeError(
+      `Cannot monitor training: expected epochs to be an integer ≥ 1, found ${epochs}`,
+    );
+  }
+  if (!Number.isInteger(batchesPerEpoch) || batchesPerEpoch < 0) {
+    throw new RangeError(
+      `Cannot monitor training: expected batchesPerEpoch to be an integer ≥ 0, found ${batchesPerEpoch}`,
+    );
+  }
+  const print = options.print ?? ((line: string) => console.log(line));
+  const finished: EpochRecord[] = [...(options.done ?? [])];
+  const firstEpoch = (finished.at(-1)?.epoch ?? 0) + 1;
+  const running: { x: number; loss: number }[] = [];
+  const title = options.title ?? "Loss during training";
+  const chart = () =>
+    liveLossChart({ batches: running, epochs: finished, totalEpochs: epochs }, { title });
+  const bar = await progressBar(Math.max(0, epochs - firstEpoch + 1) * batchesPerEpoch, {
+    ...options,
+    label: options.label ?? "training",
+  });
+  const live = await liveDisplay(chart(), options);
+  const now = options.now ?? (() => performance.now());
+  const yieldInterval = options.yieldIntervalMs ?? YIELD_INTERVAL_MS;
+  let lastTurn = now();
+  let batchesDone = 0;
+  return {
+    async onBatch(p) {
+      if (now() - lastTurn >= yieldInterval) {
+        await nextTurn();
+        lastTurn = now();
+      }
+      batchesDone++;
+      await bar.update(
+        batchesDone,
+        `epoch ${p.epoch}/${epochs} ${p.phase === "train" ? "training" : "validation"} ` +
+          `${p.batch}/${p.batches}, loss ${p.runningLoss.toFixed(3)}, ` +
+          `${p.imagesPerSecond.toFixed(0)} images/s`,
+      );
+      if (p.phase === "train") {
+        running.push({ x: p.epoch - 1 + p.batch / p.batches, loss: p.runningLoss });
+        await live.update(chart);
+      }
+    },
+    async onEpoch(record) {
+      finished.push(record);
+      print(formatEpochLine(record));
+      await live.update(chart);
+    },
+    onSave(event) {
+      print(formatSavingLine(event.previousLoss, event.validLoss));
+    },
+    async finish(result) {
+      await live.update(chart);
+      await live.flush();
+      if (result.stopReason === "completed") {
+        await bar.finish(
+          result.bestEpoch === null
+            ? "no epoch trained"
+            : `best epoch ${result.bestEpoch}` + (Number.isFinite(result.bestValidLoss)
+              ? `, validation loss ${result.bestValidLoss.toFixed(6)}`
+              : ""),
+        );
+      } else {
+        await bar.finish(
+          result.stopReason === "aborted" ? "interrupted" : "stopped: the loss diverged",
+          { complete: false },
+        );
+      }
+      if (result.message !== null) print(result.message);
     },
   };
 }

@@ -188,6 +188,8 @@ export interface ExecuteResult {
   error: CellError | null;
   /** Wall-clock seconds, kernel start included. */
   seconds: number;
+  /** True when the kernel was interrupted (`ExecuteOptions.interrupt`). */
+  interrupted: boolean;
 }
 
 /** Options of `executeNotebook`. */
@@ -204,6 +206,11 @@ export interface ExecuteOptions {
   cellTimeoutS?: number;
   /** Echo progress and the cells' printed text to stderr. @default false */
   echo?: boolean;
+  /**
+   * Interrupt the kernel (as Jupyter's Kernel → Interrupt does: SIGINT) once the cell with this
+   * id prints text containing `after`; the run goes on with the cells after it. For tests.
+   */
+  interrupt?: { cellId: string; after: string };
 }
 
 // The driver: executes every code cell with nbclient, writes the notebook (also after a failure),
@@ -219,6 +226,8 @@ from nbclient.util import ensure_async
 args = json.loads(sys.argv[1])
 nb = nbformat.read(args["input"], as_version=4)
 echo = args["echo"]
+interrupt = args.get("interrupt")
+interrupted = []  # the interrupt's task, once sent
 failed = {}
 
 tty = sys.stderr.isatty()
@@ -248,6 +257,10 @@ class Client(NotebookClient):
     routes = {}
 
     def output(self, outs, msg, display_id, cell_index):
+        if (interrupt and not interrupted and msg["msg_type"] == "stream"
+                and nb.cells[cell_index].get("id") == interrupt["cellId"]
+                and interrupt["after"] in msg["content"].get("text", "")):
+            interrupted.append(asyncio.ensure_future(ensure_async(self.km.interrupt_kernel())))
         if echo and msg["msg_type"] == "stream":
             if open_line[0]:
                 sys.stderr.write("\n")
@@ -325,7 +338,8 @@ except CellExecutionError as e:
         failed.update(cellIndex=-1, ename="Error", evalue=str(e)[-2000:])
 finally:
     nbformat.write(nb, args["output"])
-print("NBRUN " + json.dumps({"ok": not failed, "error": failed or None, "seconds": time.time() - start}))
+print("NBRUN " + json.dumps({"ok": not failed, "error": failed or None, "seconds": time.time() - start,
+                            "interrupted": bool(interrupted)}))
 `;
 
 /**
@@ -351,6 +365,7 @@ export async function executeNotebook(
     kernel: options.kernelName ?? KERNEL_NAME,
     timeout: options.cellTimeoutS ?? 3600,
     echo: options.echo ?? false,
+    interrupt: options.interrupt ?? null,
   };
   const child = new Deno.Command(options.python, {
     args: ["-c", DRIVER, JSON.stringify(args)],

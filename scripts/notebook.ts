@@ -8,15 +8,29 @@
  * (`HEADLESS_DEFAULTS`) that finishes in minutes on a 2-core CPU; `--full` keeps the tutorial's
  * values (60 epochs on all images), and any variable or flag you set wins over the defaults.
  *
+ * The notebook records its training run under `runs/` (or `--out` / `CIFAR10_OUT_DIR`), like
+ * `deno task train`. `--resume RUN` continues a stopped run there (`latest` or a run folder) with
+ * its own settings, up to its planned epochs or `--epochs N`; the notebook reads it as
+ * `CIFAR10_RESUME`.
+ *
  *     deno task notebook                       # short schedule, real CIFAR-10
  *     deno task notebook --full                # the tutorial's 60 epochs
  *     CIFAR10_EPOCHS=60 deno task notebook     # the same through the environment
  *     deno task notebook --synthetic --epochs 1 --train-limit 300
+ *     deno task notebook --resume latest       # continue the run that stopped last
  * @module
  */
 
 import { basename, join, relative, resolve } from "node:path";
-import { CONFIG_FIELDS, envName, parseArgs, type TrainConfig } from "../lib/config.ts";
+import {
+  CONFIG_FIELDS,
+  configOverridesFromEnv,
+  envName,
+  flagName,
+  parseArgs,
+  type TrainConfig,
+} from "../lib/config.ts";
+import { findRunDir, resumeConfig } from "../lib/runs.ts";
 import {
   ensureDenoKernel,
   executeNotebook,
@@ -49,11 +63,52 @@ Options:
   --notebook PATH   the notebook to run (default notebooks/cifar10_cnn.ipynb)
   --output DIR      folder for the executed notebook and the HTML (default out/)
   --full            no short schedule: the tutorial's 60 epochs on all images
+  --resume RUN      continue a stopped run (latest, or a run folder) with its own settings, up
+                    to its planned epochs (or --epochs N); only --epochs and --out apply
   --quiet           do not echo the notebook's printed lines
   --help            this text
 Config flags (e.g. --epochs 5, --train-limit 5000, --synthetic, --backend wasm) and CIFAR10_*
 environment variables override the notebook's parameters cell. Without them and without --full:
-${Object.entries(HEADLESS_DEFAULTS).map(([k, v]) => `${k}=${v}`).join(" ")}.`;
+${Object.entries(HEADLESS_DEFAULTS).map(([k, v]) => `${k}=${v}`).join(" ")}.
+The run is recorded under runs/ (--out DIR or CIFAR10_OUT_DIR to change).`;
+
+/** Config fields that apply with `--resume`: a resumed run keeps its own settings otherwise. */
+const RESUME_FIELDS: readonly string[] = ["epochs", "outDir"];
+
+/**
+ * The variables that make the notebook continue a stopped run: `CIFAR10_RESUME` (the run folder)
+ * and `CIFAR10_EPOCHS` (the run's planned epochs unless given). Checks first that the run exists
+ * and can be resumed, so a mistake shows before Jupyter starts.
+ *
+ * @param spec `latest` or a run folder (relative to the current folder).
+ * @param overrides Config flags; only `epochs` and `outDir` may be set.
+ * @param env The environment (`CIFAR10_OUT_DIR`, `CIFAR10_EPOCHS`).
+ * @returns The variables to add.
+ * @throws {RangeError} For config flags other than `--epochs` and `--out`.
+ * @throws {Deno.errors.NotFound} When there is no such run.
+ * @throws {Error} When the run cannot be resumed (still running, nothing to continue from, done).
+ */
+export async function resumeEnv(
+  spec: string,
+  overrides: Partial<TrainConfig>,
+  env: Record<string, string>,
+): Promise<Record<string, string>> {
+  const fixed = Object.keys(overrides).filter((key) => !RESUME_FIELDS.includes(key));
+  if (fixed.length > 0) {
+    throw new RangeError(
+      `Cannot use ${
+        fixed.map((key) => flagName(key as keyof TrainConfig)).join(", ")
+      } with --resume: a resumed run keeps its own settings; ` +
+        "only --epochs and --out apply",
+    );
+  }
+  const fromEnv = configOverridesFromEnv(env);
+  // The notebook resolves a relative runs folder against the project folder: so do we.
+  const outDir = resolve(PROJECT_ROOT, overrides.outDir ?? fromEnv.outDir ?? "runs");
+  const dir = resolve(await findRunDir(spec === "latest" ? spec : resolve(spec), { outDir }));
+  const config = await resumeConfig(dir, { outDir, epochs: overrides.epochs ?? fromEnv.epochs });
+  return { CIFAR10_RESUME: dir, CIFAR10_EPOCHS: String(config.epochs) };
+}
 
 /**
  * Turns config overrides into the `CIFAR10_*` variables the notebook reads.
@@ -119,6 +174,7 @@ async function main(args: string[]): Promise<number> {
     "--output": "string",
     "--full": "bool",
     "--quiet": "bool",
+    "--resume": "string",
   });
   const notebook = resolve(String(extra.notebook ?? DEFAULT_NOTEBOOK));
   const outputDir = resolve(String(extra.output ?? DEFAULT_OUTPUT_DIR));
@@ -132,8 +188,13 @@ async function main(args: string[]): Promise<number> {
     return 1;
   }
   const kernel = await ensureDenoKernel(PROJECT_ROOT);
-  const flags = overridesToEnv(overrides);
-  const env = headlessEnv(kernel.env, flags, extra.full === true);
+  const resuming = typeof extra.resume === "string";
+  const flags = {
+    ...overridesToEnv(overrides),
+    ...(resuming ? await resumeEnv(extra.resume as string, overrides, kernel.env) : {}),
+  };
+  // A resumed run keeps its own settings: no short-schedule defaults.
+  const env = headlessEnv(kernel.env, flags, extra.full === true || resuming);
   const settings = Object.keys(env).filter((k) =>
     k.startsWith("CIFAR10_") && k !== "CIFAR10_JUPYTER"
   )

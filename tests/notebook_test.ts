@@ -4,7 +4,7 @@
  * what it must and that a failing cell fails the run.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import {
   ensureDenoKernel,
   executeNotebook,
@@ -13,6 +13,9 @@ import {
   PROJECT_ROOT,
 } from "../scripts/_jupyter.ts";
 import { CIFAR10_CLASSES } from "../lib/data.ts";
+import { makeConfig } from "../lib/config.ts";
+import { listRuns, type RunEntry, startRunRecord } from "../lib/runs.ts";
+import { resumeEnv } from "../scripts/notebook.ts";
 
 const NOTEBOOK = join(PROJECT_ROOT, "notebooks", "cifar10_cnn.ipynb");
 const NOTEBOOK_DIR = join(PROJECT_ROOT, "notebooks");
@@ -82,25 +85,49 @@ const jupyter = await findJupyter();
 const kernel = jupyter === null ? null : await ensureDenoKernel(PROJECT_ROOT);
 const noJupyter = jupyter === null;
 
-/** Runs a notebook on tiny settings; returns the result and the executed notebook. */
+/** What `run` returns. */
+interface Executed {
+  result: Awaited<ReturnType<typeof executeNotebook>>;
+  notebook: Notebook;
+  /** The run records the notebook left in its runs folder. */
+  runs: RunEntry[];
+}
+
+/**
+ * Runs a notebook on tiny settings, its run records going to `runsDir` (by default a temporary
+ * folder, removed afterwards: never the project's runs/); returns the result, the executed
+ * notebook and the run records.
+ */
 async function run(
   input: string,
   env: Record<string, string>,
-): Promise<{ result: Awaited<ReturnType<typeof executeNotebook>>; notebook: Notebook }> {
+  options: { runsDir?: string; interrupt?: { cellId: string; after: string } } = {},
+): Promise<Executed> {
   const dir = await Deno.makeTempDir({ prefix: "cifar10-notebook-test-" });
   try {
     const output = join(dir, "executed.ipynb");
+    const runsDir = options.runsDir ?? join(dir, "runs");
     const result = await executeNotebook(input, output, {
       cwd: NOTEBOOK_DIR,
-      env: { ...kernel!.env, CIFAR10_OUT_DIR: join(dir, "runs"), ...env },
+      env: { ...kernel!.env, CIFAR10_OUT_DIR: runsDir, ...env },
       python: jupyter!.python,
       kernelName: kernel!.kernelName,
       cellTimeoutS: 600,
+      interrupt: options.interrupt,
     });
-    return { result, notebook: await readNotebook(output) };
+    const runs = await listRuns(runsDir).catch((error) => {
+      if (error instanceof Deno.errors.NotFound) return [];
+      throw error;
+    });
+    return { result, notebook: await readNotebook(output), runs };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** The printed lines of a cell, without empty ones. */
+function printedLines(c: Cell): string[] {
+  return printed(c).split("\n").filter((l) => l !== "");
 }
 
 const TINY = {
@@ -164,15 +191,78 @@ Deno.test("cifar10_cnn.ipynb follows the tutorial's 13 sections in order", async
     assert.match(source("parameters"), new RegExp(`\\b${knob}:`), `parameters cell lacks ${knob}`);
   }
   assert.match(source("parameters"), /configOverridesFromEnv/);
+  // Committed to start a new run; the cells import the library through lib/mod.ts only.
+  assert.match(source("parameters"), /^const resumeRun: string \| null = null;/m);
+  assert.deepEqual(
+    [...source("imports").matchAll(/from "([^"]+)"/g)].map((m) => m[1]),
+    ["node:path", "../lib/mod.ts"],
+  );
+});
+
+Deno.test("resumeEnv() points the notebook at a stopped run and keeps its planned epochs", async () => {
+  const outDir = await Deno.makeTempDir({ prefix: "cifar10-notebook-resume-env-" });
+  try {
+    const env = { CIFAR10_OUT_DIR: outDir };
+    await assert.rejects(
+      () => resumeEnv("latest", {}, env),
+      (error: Error) =>
+        error instanceof Deno.errors.NotFound && error.message.startsWith("No runs yet under"),
+    );
+    const run = await startRunRecord(makeConfig({ epochs: 3, synthetic: true }), {
+      backend: { name: "cpu", device: "JavaScript", reason: "test" },
+      source: {
+        kind: "synthetic",
+        path: "memory",
+        checksum: "unchecked",
+        md5: null,
+        synthetic: true,
+        description: "Synthetic",
+      },
+      outDir,
+    });
+    await run.finish("interrupted");
+    // What resuming checks cheaply: the last checkpoint names its completed epoch.
+    await Deno.mkdir(run.lastCheckpointDir);
+    await Deno.writeTextFile(
+      join(run.lastCheckpointDir, "model.json"),
+      JSON.stringify({ userDefinedMetadata: { metadata: { epoch: 1 } } }),
+    );
+    assert.deepEqual(await resumeEnv("latest", {}, env), {
+      CIFAR10_RESUME: run.dir,
+      CIFAR10_EPOCHS: "3",
+    });
+    assert.deepEqual(await resumeEnv(run.dir, { epochs: 5 }, {}), {
+      CIFAR10_RESUME: run.dir,
+      CIFAR10_EPOCHS: "5",
+    });
+    assert.equal(
+      (await resumeEnv("latest", {}, { ...env, CIFAR10_EPOCHS: "4" })).CIFAR10_EPOCHS,
+      "4",
+    );
+    await assert.rejects(
+      () => resumeEnv("latest", { learningRate: 0.1, dropout: 0.5 }, env),
+      new RangeError(
+        "Cannot use --learning-rate, --dropout with --resume: a resumed run keeps its own settings; " +
+          "only --epochs and --out apply",
+      ),
+    );
+    await assert.rejects(
+      () => resumeEnv("latest", { epochs: 1 }, env),
+      /has completed 1 of 1 epochs; pass more epochs/,
+    );
+  } finally {
+    await Deno.remove(outDir, { recursive: true });
+  }
 });
 
 Deno.test({
   name: "the notebook runs headless on synthetic data and every section shows its output",
   ignore: noJupyter,
   async fn() {
-    const { result, notebook } = await run(NOTEBOOK, { ...TINY, CIFAR10_SYNTHETIC: "true" });
+    const { result, notebook, runs } = await run(NOTEBOOK, { ...TINY, CIFAR10_SYNTHETIC: "true" });
     assert.equal(result.error, null, JSON.stringify(result.error));
     assert.equal(result.ok, true);
+    assert.equal(result.interrupted, false);
     const errors = notebook.cells.flatMap((c) => c.outputs ?? []).filter((o) =>
       o.output_type === "error"
     );
@@ -246,6 +336,100 @@ Deno.test({
     const results = data(cell(notebook, "visualise"), "image/png");
     assert.equal(results.length, 1);
     assert.ok(pngSize(results[0]!).width > 0);
+
+    // The run is recorded in CIFAR10_OUT_DIR, with its test report and best model.
+    assert.equal(runs.length, 1);
+    const record = runs[0]!.record;
+    assert.equal(record.status, "completed");
+    assert.deepEqual(record.epochs.map((e) => e.epoch), [1, 2]);
+    assert.equal(record.config.epochs, 2);
+    assert.equal(record.data.kind, "synthetic");
+    assert.deepEqual([record.data.trainImages, record.data.validImages], [240, 60]);
+    assert.equal(record.model?.parameters, 4_198_950);
+    // `bestCheckpoint` is set only once best-model/model.json exists.
+    assert.equal(record.bestCheckpoint, "best-model");
+    assert.equal(record.test?.total, 100);
+    assert.equal(record.test?.epoch, record.bestEpoch);
+    assert.match(report, new RegExp(`\\(\\s*${record.test!.correct}/100\\)$`, "m"));
+    assert.equal(
+      lines.at(-1),
+      `Run record and best model: ${relative(PROJECT_ROOT, runs[0]!.dir)}/`,
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "Kernel → Interrupt stops training after a batch, the kernel lives on, and resumeRun continues",
+  ignore: noJupyter,
+  async fn() {
+    const runsDir = await Deno.makeTempDir({ prefix: "cifar10-notebook-resume-" });
+    try {
+      // 24 training batches an epoch: the interrupt lands inside epoch 2.
+      const env = {
+        ...TINY,
+        CIFAR10_SYNTHETIC: "true",
+        CIFAR10_EPOCHS: "3",
+        CIFAR10_TRAIN_LIMIT: "900",
+      };
+      const first = await run(NOTEBOOK, env, {
+        runsDir,
+        interrupt: { cellId: "train", after: "Epoch: 1 " },
+      });
+      assert.equal(first.result.error, null, JSON.stringify(first.result.error));
+      assert.equal(first.result.interrupted, true);
+      assert.equal(first.runs.length, 1);
+      const stopped = first.runs[0]!.record;
+      assert.equal(stopped.status, "interrupted");
+      assert.deepEqual(stopped.epochs.map((e) => e.epoch), [1]);
+      const lines = printedLines(cell(first.notebook, "train"));
+      assert.match(lines[0]!, /^Epoch: 1 \t/);
+      assert.ok(
+        lines.some((l) =>
+          /^Training stopped by request during epoch 2 \(after \d+ training batches\)/.test(l)
+        ),
+        lines.join("\n"),
+      );
+      assert.equal(lines.at(-1), `To continue this run: resumeRun = "${stopped.id}"`);
+      const bar = data(cell(first.notebook, "train"), "text/html").find((h) =>
+        h.includes("cifar10-progress")
+      )!;
+      assert.doesNotMatch(bar, /data-fraction="1"/, "the bar stays where training stopped");
+      assert.match(bar, /interrupted/);
+      // The kernel lived on: the cells after training ran, on the best model so far.
+      assert.match(printed(cell(first.notebook, "test")), /^Test Accuracy \(Overall\): /m);
+      assert.equal(stopped.test?.epoch, 1);
+
+      const second = await run(NOTEBOOK, { ...env, CIFAR10_RESUME: "latest" }, { runsDir });
+      assert.equal(second.result.error, null, JSON.stringify(second.result.error));
+      assert.match(
+        data(cell(second.notebook, "parameters"), "text/html")[0]!,
+        /Settings of the resumed run \(latest\)/,
+      );
+      const resumed = printedLines(cell(second.notebook, "train"));
+      assert.deepEqual(
+        resumed.filter((l) => l.startsWith("Epoch: ")).map((l) => l.split(" \t")[0]),
+        ["Epoch: 2", "Epoch: 3"],
+      );
+      const live = data(cell(second.notebook, "train"), "image/svg+xml")[0]!;
+      assert.equal((live.match(/<circle/g) ?? []).length, 6, "epoch 1 from the record + 2 new");
+      assert.equal(second.runs.length, 1, "the same run folder, no new run");
+      const done = second.runs[0]!.record;
+      assert.equal(done.id, stopped.id);
+      assert.equal(done.status, "completed");
+      assert.deepEqual(done.epochs.map((e) => e.epoch), [1, 2, 3]);
+      assert.deepEqual(done.segments.map((s) => [s.fromEpoch, s.status]), [
+        [1, "interrupted"],
+        [2, "completed"],
+      ]);
+      assert.equal(done.test?.total, 100);
+      assert.match(
+        data(cell(second.notebook, "plot"), "image/svg+xml")[0]!,
+        new RegExp(`best: epoch ${done.bestEpoch}, validation loss`),
+      );
+    } finally {
+      await Deno.remove(runsDir, { recursive: true });
+    }
   },
 });
 
