@@ -277,10 +277,16 @@ export function defaultLoaders(options: DefaultLoadersOptions = {}): BackendLoad
     tensorflowGpu: () => loadTensorflow("@tensorflow/tfjs-node-gpu", nodeModules),
     tensorflowCpu: () => loadTensorflow("@tensorflow/tfjs-node", nodeModules),
     webgpu: () => {
-      const gpu = options.gpu !== undefined
-        ? options.gpu
-        : (navigator as unknown as { gpu?: GpuLike }).gpu ?? null;
-      return loadWebgpu(gpu);
+      if (options.gpu !== undefined) return loadWebgpu(options.gpu);
+      // On Linux a hardware adapter needs a GPU device node; without one, asking for an adapter
+      // only finds a software rasteriser and makes Mesa print alarming "error:" lines.
+      if (Deno.build.os === "linux" && !hasLinuxGpuDevice()) {
+        return Promise.resolve({
+          ok: false,
+          reason: "no GPU device on this machine (no /dev/dri/renderD* or /dev/nvidia*)",
+        });
+      }
+      return loadWebgpu((navigator as unknown as { gpu?: GpuLike }).gpu ?? null);
     },
     blas: loadBlas,
     wasm: loadWasm,
@@ -443,6 +449,18 @@ function adapterDescription(info: AdapterInfoLike): string {
   if (info.description) return info.description;
   const parts = [info.vendor, info.architecture, info.device].filter((p) => p);
   return parts.length > 0 ? parts.join(" ") : "unnamed adapter";
+}
+
+function hasLinuxGpuDevice(): boolean {
+  const names = (dir: string): string[] => {
+    try {
+      return [...Deno.readDirSync(dir)].map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  return names("/dev/dri").some((n) => n.startsWith("renderD")) ||
+    names("/dev").some((n) => /^nvidia\d+$/.test(n));
 }
 
 async function loadWebgpu(gpu: GpuLike | null): Promise<LoadResult> {
