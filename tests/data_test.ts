@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { REAL_ARCHIVE } from "./_real_data.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
@@ -814,7 +815,7 @@ Deno.test("countLabels() counts per class, optionally over indices", () => {
 // ---------------------------------------------------------------------------------------------
 // The real data set copy (skipped when absent).
 
-const SHARED_ARCHIVE = "/work/shared/datasets/cifar10-jpeg/cifar-10-binary.tar.gz";
+const SHARED_ARCHIVE = REAL_ARCHIVE;
 const SHARED_MD5 = "e8d92696c3c3cd362e99aa65d6970911";
 const realPath = Deno.env.get("CIFAR10_DATA") || SHARED_ARCHIVE;
 const realExists = (() => {

@@ -4,6 +4,7 @@
  * what it must and that a failing cell fails the run.
  */
 import assert from "node:assert/strict";
+import { REAL_ARCHIVE } from "./_real_data.ts";
 import { join, relative } from "node:path";
 import {
   ensureDenoKernel,
@@ -19,7 +20,6 @@ import { resumeEnv } from "../scripts/notebook.ts";
 
 const NOTEBOOK = join(PROJECT_ROOT, "notebooks", "cifar10_cnn.ipynb");
 const NOTEBOOK_DIR = join(PROJECT_ROOT, "notebooks");
-const REAL_ARCHIVE = "/work/shared/datasets/cifar10-jpeg/cifar-10-binary.tar.gz";
 
 interface Output {
   output_type: string;
