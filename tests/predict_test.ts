@@ -929,3 +929,73 @@ Deno.test("samples/ holds every sample, decodable, as drawn by make_samples.ts, 
   const listed = (await expandImagePaths([dir])).map((f) => f.slice(dir.length));
   assert.deepEqual(listed, SAMPLE_SPECS.map(sampleFileName).sort());
 });
+
+// ---------------------------------------------------------------------------------------------
+// notebooks/your_images.ipynb, executed headless in the project's Deno kernel.
+
+async function executeYourImages(runsDir: string, outDir: string) {
+  const { ensureDenoKernel, executeNotebook, findJupyter, PROJECT_ROOT } = await import(
+    "../scripts/_jupyter.ts"
+  );
+  const kernel = await ensureDenoKernel(PROJECT_ROOT);
+  const jupyter = await findJupyter();
+  if (jupyter === null) throw new Error("Jupyter is not installed");
+  const output = `${outDir}/your_images.ipynb`;
+  const result = await executeNotebook(`${PROJECT_ROOT}/notebooks/your_images.ipynb`, output, {
+    cwd: `${PROJECT_ROOT}/notebooks`,
+    env: { ...kernel.env, CIFAR10_OUT_DIR: runsDir, CIFAR10_BACKEND: "cpu", NO_COLOR: "1" },
+    python: jupyter.python,
+    cellTimeoutS: 300,
+  });
+  const notebook = JSON.parse(await Deno.readTextFile(output)) as {
+    cells: { id: string; outputs?: { output_type: string; data?: Record<string, unknown> }[] }[];
+  };
+  const outputs = new Map(notebook.cells.map((c) => [c.id, c.outputs ?? []]));
+  const mimes = (id: string) => (outputs.get(id) ?? []).flatMap((o) => Object.keys(o.data ?? {}));
+  const text = (id: string) =>
+    (outputs.get(id) ?? []).map((o) => JSON.stringify(o.data ?? o)).join("\n");
+  return { result, mimes, text };
+}
+
+const jupyterReady = await (async () => {
+  try {
+    const { findJupyter } = await import("../scripts/_jupyter.ts");
+    return (await findJupyter()) !== null;
+  } catch {
+    return false;
+  }
+})();
+if (!jupyterReady) console.warn("SKIPPED your_images.ipynb tests: Jupyter is not installed");
+
+Deno.test({
+  name: "notebooks/your_images.ipynb classifies the samples with a run's model, headless",
+  ignore: !jupyterReady,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      await saveRun(`${dir}/runs`, "20260101-000000-abcdef");
+      const { result, mimes, text } = await executeYourImages(`${dir}/runs`, dir);
+      assert.equal(result.error, null, JSON.stringify(result.error));
+      assert.ok(result.ok);
+      // The stretch and crop charts are pictures; the table names the samples with top classes.
+      assert.ok(mimes("your-images-09").includes("image/png"), "stretch chart");
+      assert.ok(mimes("your-images-12").includes("image/png"), "crop chart");
+      assert.match(text("your-images-10"), /ship-32x32/);
+      assert.doesNotMatch(text("your-images-09"), /Skipped/);
+      // A missing file and a non-image among good ones: the chart still comes out.
+      assert.ok(mimes("your-images-14").includes("image/png"), "mixed-input chart");
+    });
+  },
+});
+
+Deno.test({
+  name: "notebooks/your_images.ipynb without any trained run says how to train one",
+  ignore: !jupyterReady,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const { result, text } = await executeYourImages(`${dir}/no-runs`, dir);
+      assert.ok(result.ok, JSON.stringify(result.error));
+      assert.match(text("your-images-03"), /deno task train/);
+      assert.match(text("your-images-09"), /Skipped: no trained model/);
+    });
+  },
+});
