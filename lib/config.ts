@@ -222,6 +222,34 @@ export function envName(key: keyof TrainConfig): string {
 }
 
 /**
+ * Makes a path typed by the user absolute against the folder the command was started from.
+ * `deno task` (and `./run`) run scripts in the project folder but record the user's folder in
+ * `INIT_CWD`, so `deno task train --data ../copy.tar.gz` means what the user sees.
+ *
+ * @param path A path from a flag or an environment variable.
+ * @param initCwd The user's folder. @default the `INIT_CWD` environment variable, when readable
+ * @returns The path, absolute when `initCwd` is known, else unchanged.
+ * @example
+ * ```ts
+ * import { resolveUserPath } from "./config.ts";
+ * if (resolveUserPath("data/x.tar.gz", "/home/me") !== "/home/me/data/x.tar.gz") throw new Error();
+ * if (resolveUserPath("/abs/x", "/home/me") !== "/abs/x") throw new Error();
+ * ```
+ */
+export function resolveUserPath(path: string, initCwd: string | undefined = readInitCwd()): string {
+  if (initCwd === undefined || path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path)) return path;
+  return `${initCwd.replace(/[\\/]+$/, "")}/${path}`.replace(/\/\.\//g, "/");
+}
+
+function readInitCwd(): string | undefined {
+  try {
+    return Deno.env.get("INIT_CWD") || undefined;
+  } catch {
+    return undefined; // no env permission: keep paths as given
+  }
+}
+
+/**
  * Parses one textual value (from a flag or an environment variable) for a field.
  *
  * @param key The field.
@@ -244,7 +272,7 @@ export function parseFieldText(key: keyof TrainConfig, text: string, source: str
       if (spec.choices && !spec.choices.includes(text)) {
         return bad(`one of ${spec.choices.join(", ")}`);
       }
-      return text;
+      return key === "dataPath" ? resolveUserPath(text) : text;
     case "intList": {
       const parts = text.split(",").map((s) => Number(s.trim()));
       if (!parts.every((v) => Number.isInteger(v) && v > 0)) {

@@ -21,7 +21,7 @@
  * @module
  */
 
-import { basename, join, relative, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import {
   CONFIG_FIELDS,
   configOverridesFromEnv,
@@ -195,6 +195,12 @@ async function main(args: string[]): Promise<number> {
   };
   // A resumed run keeps its own settings: no short-schedule defaults.
   const env = headlessEnv(kernel.env, flags, extra.full === true || resuming);
+  // The kernel runs in notebooks/, so a relative data path must be made absolute here, against the
+  // folder the user ran the command from (`deno task` and ./run record it in INIT_CWD).
+  const data = env.CIFAR10_DATA;
+  if (data !== undefined && data !== "" && data !== "none" && !isAbsolute(data)) {
+    env.CIFAR10_DATA = resolve(env.INIT_CWD ?? Deno.cwd(), data);
+  }
   const settings = Object.keys(env).filter((k) =>
     k.startsWith("CIFAR10_") && k !== "CIFAR10_JUPYTER"
   )

@@ -141,3 +141,20 @@ Deno.test("configOverridesFromEnv() reads CIFAR10_* variables", () => {
     /Cannot parse CIFAR10_BATCH_SIZE: expected images per batch, found "big"/,
   );
 });
+
+Deno.test("parseArgs() and CIFAR10_DATA resolve a relative data path against INIT_CWD", () => {
+  const before = Deno.env.get("INIT_CWD");
+  Deno.env.set("INIT_CWD", "/home/me/work");
+  try {
+    assert.equal(
+      parseArgs(["--data", "copy/c.tar.gz"]).overrides.dataPath,
+      "/home/me/work/copy/c.tar.gz",
+    );
+    assert.equal(parseArgs(["--data", "/abs/c.tar.gz"]).overrides.dataPath, "/abs/c.tar.gz");
+    assert.equal(configOverridesFromEnv({ CIFAR10_DATA: "./c" }).dataPath, "/home/me/work/c");
+    assert.equal(parseArgs(["--data", "none"]).overrides.dataPath, null);
+  } finally {
+    if (before === undefined) Deno.env.delete("INIT_CWD");
+    else Deno.env.set("INIT_CWD", before);
+  }
+});
