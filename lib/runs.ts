@@ -926,6 +926,31 @@ export interface ResumeRunOptions {
   epochs?: number;
 }
 
+/** Options of `openRunRecord`: a new run's details, plus the run to continue, if any. */
+export interface OpenRunOptions extends StartRunOptions {
+  /** A run to continue (`"latest"` or a run folder), or null to start a new one. @default null */
+  resume?: string | null;
+}
+
+/**
+ * Starts a new run record, or reopens a stopped run to continue it when `options.resume` names one
+ * (then `config.epochs` is the run's target): the one call a notebook's training cell needs.
+ *
+ * @param config The run's config (for a resumed run, `resumeConfig`'s answer).
+ * @param options The backend, data and sizes of a new run, and `resume`.
+ * @returns The recorder; its `fit` trains, records and checkpoints.
+ */
+export function openRunRecord(config: TrainConfig, options: OpenRunOptions): Promise<RunRecorder> {
+  const { resume = null, ...start } = options;
+  if (resume === null) return startRunRecord(config, start);
+  return resumeRunRecord(resume, {
+    backend: start.backend,
+    source: start.source,
+    outDir: start.outDir,
+    epochs: config.epochs,
+  });
+}
+
 /** Options of `resumeRunRecord`. */
 export interface ResumeRecorderOptions extends ResumeRunOptions {
   /** The backend in use now. */

@@ -24,6 +24,7 @@ import {
 import {
   BEST_CHECKPOINT_FOLDER,
   LAST_CHECKPOINT_FOLDER,
+  openRunRecord,
   readRunRecord,
   resumeConfig,
   resumeRunRecord,
@@ -381,7 +382,13 @@ Deno.test("resumeRunRecord() continues a run in its folder and appends the epoch
     // 2. Resumed ("latest"), as a new process would: config from the run, fresh model.
     const config = await resumeConfig("latest", { outDir });
     assert.deepEqual(config, BASE);
-    const resumed = await resumeRunRecord("latest", { backend, source: SOURCE, outDir });
+    // (openRunRecord is the notebook's entry point: with `resume` it reopens the run.)
+    const resumed = await openRunRecord(config, {
+      resume: "latest",
+      backend,
+      source: SOURCE,
+      outDir,
+    });
     assert.equal(resumed.dir, run.dir);
     assert.equal(resumed.resume?.epoch, 1);
     const running = await readRunRecord(run.dir);
