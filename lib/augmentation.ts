@@ -185,26 +185,27 @@ export function augmentationMatrices(
   return out;
 }
 
-/** Per backend name: does its Transform kernel transform every image of a batch? */
-const batchedTransformWorks = new Map<string, boolean>();
+/** Per backend name: the Transform kernel last probed, and whether it transforms every image. */
+const batchedTransformWorks = new Map<string, { kernel: unknown; works: boolean }>();
 
 /**
  * tfjs-backend-cpu 4.22's Transform kernel returns inside its loop over the batch, so only image 0
- * is transformed and the others come back as the fill value. Probe each backend once with a
- * two-image flip; where the batched kernel is broken, transform one image at a time instead.
+ * is transformed and the others come back as the fill value (lib/kernels/_transform.ts replaces it
+ * on `cpu` and `blas`). Probe each backend's kernel once with a two-image flip, again whenever a
+ * different kernel is registered; where the batched kernel is broken, transform one image at a time.
  */
 function transformHandlesBatches(): boolean {
   const backend = tf.getBackend();
-  let works = batchedTransformWorks.get(backend);
-  if (works === undefined) {
-    const flipped = tf.tidy(() => {
-      const image = tf.tensor4d([1, 2, 3, 4], [2, 1, 2, 1]);
-      const flip = tf.tensor2d([[-1, 0, 1, 0, 1, 0, 0, 0], [-1, 0, 1, 0, 1, 0, 0, 0]]);
-      return Array.from(tf.image.transform(image, flip, "nearest", "constant", 0).dataSync());
-    });
-    works = flipped.join() === "2,1,4,3";
-    batchedTransformWorks.set(backend, works);
-  }
+  const kernel = tf.getKernel(tf.Transform, backend)?.kernelFunc;
+  const known = batchedTransformWorks.get(backend);
+  if (known !== undefined && known.kernel === kernel) return known.works;
+  const flipped = tf.tidy(() => {
+    const image = tf.tensor4d([1, 2, 3, 4], [2, 1, 2, 1]);
+    const flip = tf.tensor2d([[-1, 0, 1, 0, 1, 0, 0, 0], [-1, 0, 1, 0, 1, 0, 0, 0]]);
+    return Array.from(tf.image.transform(image, flip, "nearest", "constant", 0).dataSync());
+  });
+  const works = flipped.join() === "2,1,4,3";
+  batchedTransformWorks.set(backend, { kernel, works });
   return works;
 }
 

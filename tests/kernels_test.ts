@@ -330,6 +330,7 @@ Deno.test("registerCpuTrainingKernels() on a MathBackendCPU-based backend keeps 
     tf.Conv2D,
     tf.Conv2DBackpropInput,
     tf.MaxPoolGrad,
+    tf.Transform,
   ]);
   assert.equal(tf.getKernel(tf.Conv2DBackpropFilter, name)!.kernelFunc, own);
   assert.equal(
@@ -342,6 +343,7 @@ Deno.test("registerCpuTrainingKernels() on a MathBackendCPU-based backend keeps 
     tf.Conv2D,
     tf.Conv2DBackpropInput,
     tf.MaxPoolGrad,
+    tf.Transform,
   ]);
 });
 

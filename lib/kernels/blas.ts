@@ -17,6 +17,7 @@ import { type BlasLibrary, openBlas } from "./_blas_ffi.ts";
 import { type BlasKernelOptions, createBlasKernels } from "./_blas_kernels.ts";
 import { createPointwiseKernels } from "./_blas_pointwise.ts";
 import { ArrayPool, BlasBackend } from "./_blas_memory.ts";
+import { transformKernel } from "./_transform.ts";
 
 export { BLAS_LIBRARY_ENV, blasCandidates } from "./_blas_ffi.ts";
 export { FusedAdamOptimizer, type FusedAdamOptions } from "./_blas_adam.ts";
@@ -152,6 +153,8 @@ function register(options: BlasBackendOptions): BlasBackendResult {
     [
       ...createBlasKernels(library, fallback, kernelOptions),
       ...(options.pointwiseKernels ?? true ? createPointwiseKernels(fallback) : []),
+      // tfjs 4.22's cpu Transform transforms only the first image of a batch.
+      { kernelName: tf.Transform, kernelFunc: transformKernel },
     ]
       .map((k) => [k.kernelName, k]),
   );

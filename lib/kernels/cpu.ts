@@ -5,6 +5,8 @@
  * leaves in inputs and gradients), `MaxPoolGrad` (one pass over the windows) and `BatchMatMul`
  * (cache-blocked, zero-skipping). Measured 1.5–3× faster than tfjs's kernels, and faster than
  * im2col followed by tfjs's blocked `matMul`. Other layouts and dtypes still go to tfjs's kernels.
+ * Also `Transform` (`tf.image.transform`, lib/kernels/_transform.ts): tfjs 4.22's transforms only
+ * the first image of a batch.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -22,6 +24,7 @@ import {
   overrideKernel,
   type Shape4,
 } from "./_conv.ts";
+import { transformKernelConfig } from "./_transform.ts";
 
 /** Backend name these kernels are for. */
 const CPU = "cpu";
@@ -151,12 +154,13 @@ export const CPU_TRAINING_KERNELS: readonly string[] = [
   tf.Conv2DBackpropInput,
   tf.MaxPoolGrad,
   tf.BatchMatMul,
+  tf.Transform,
 ];
 
 /**
- * Registers the fast training kernels (convolution gradients, max-pool gradient) for the `cpu`
- * backend, or for another backend built on tfjs's `MathBackendCPU` (such as `blas`), where only
- * kernels that are still tfjs's cpu originals are replaced. Idempotent. Import
+ * Registers the fast training kernels (convolution gradients, max-pool gradient, a batched
+ * `Transform`) for the `cpu` backend, or for another backend built on tfjs's `MathBackendCPU`
+ * (such as `blas`), where only kernels that are still tfjs's cpu originals are replaced. Idempotent. Import
  * `@tensorflow/tfjs-backend-cpu` first (its kernels handle NCHW data).
  *
  * @param backendName `cpu`, or a backend whose tensors live in a `MathBackendCPU`. @default "cpu"
@@ -182,6 +186,7 @@ export function registerCpuTrainingKernels(backendName = CPU): string[] {
     { kernelName: tf.Conv2DBackpropInput, backendName, kernelFunc: conv2DBackpropInput },
     { kernelName: tf.MaxPoolGrad, backendName, kernelFunc: maxPoolGradKernel },
     { kernelName: tf.BatchMatMul, backendName, kernelFunc: batchMatMul },
+    transformKernelConfig(backendName),
   ];
   const replaceable = (config: tf.KernelConfig) => {
     if (backendName === CPU) return true;

@@ -1,0 +1,242 @@
+/**
+ * Where a training epoch's time goes, per batch: the work of `trainEpoch` (lib/training.ts) done
+ * step by step and timed — the batch slice (`iterateBatches`), pixels → tensor, augmentation,
+ * normalisation, the training step (forward, loss, backward, Adam) and the per-batch read-backs
+ * (loss and predictions) — on synthetic images (random shapes, NOT CIFAR-10). Prints the median
+ * milliseconds of each part over the timed batches; the median of the real `trainEpoch` run on one
+ * batch right after each profiled batch (paired, so machine noise hits both alike); and the
+ * images/s of `trainEpoch` over as many batches as timed; as one JSON object.
+ *
+ * ```sh
+ * deno run -A bench/epoch_profile.ts                      # blas, batch 30, 10 warm-up + 60 timed
+ * deno run -A bench/epoch_profile.ts --backend cpu --batches 20
+ * deno run -A bench/epoch_profile.ts --original-transform # tfjs's cpu Transform (one call per image)
+ * ```
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  applyAugmentations,
+  drawAugmentations,
+  normalizeBatch,
+  pixelsToTensor,
+} from "../lib/augmentation.ts";
+import { initBackend } from "../lib/backend.ts";
+import { type BackendName, makeConfig } from "../lib/config.ts";
+import { iterateBatches } from "../lib/data.ts";
+import { originalKernel } from "../lib/kernels/_conv.ts";
+import { buildModel } from "../lib/model.ts";
+import { createRng, deriveSeed } from "../lib/random.ts";
+import { generateSyntheticImages } from "../lib/synthetic.ts";
+import { createOptimizer, crossEntropy, trainEpoch } from "../lib/training.ts";
+
+/** Settings of the profile. */
+export interface EpochProfileOptions {
+  /** Backend to profile. */
+  backend: BackendName;
+  /** Images per batch. */
+  batchSize: number;
+  /** Untimed batches first. */
+  warmup: number;
+  /** Timed batches. */
+  batches: number;
+  /** Put tfjs's own cpu `Transform` kernel back (the slow per-image path), for a before/after. */
+  originalTransform: boolean;
+  /** Seed of model, data and augmentation. */
+  seed: number;
+}
+
+/** Median milliseconds per batch of each part. */
+export interface EpochProfile {
+  backend: string;
+  batchSize: number;
+  batches: number;
+  originalTransform: boolean;
+  medianMs: Record<string, number>;
+  /** Sum of the medians, and the images/s it implies. */
+  totalMs: number;
+  impliedImagesPerSecond: number;
+  /** `trainEpoch` over the same number of batches (after the profile), images/s. */
+  trainEpochImagesPerSecond: number;
+  /** Its median milliseconds per batch (from `onBatch` times), to compare with `totalMs`. */
+  trainEpochMedianBatchMs: number;
+  /** Median of `trainEpoch` on one batch, run right after each profiled batch (paired). */
+  pairedTrainEpochBatchMs: number;
+  loadAverage: number[] | null;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function loadAverage(): number[] | null {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).map(Number);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs the profile.
+ *
+ * @param options Backend, batch size, warm-up and timed batches, kernel choice, seed.
+ * @returns Medians per part and the real `trainEpoch` throughput.
+ */
+export async function profileEpoch(options: EpochProfileOptions): Promise<EpochProfile> {
+  const info = await initBackend(options.backend);
+  if (options.originalTransform) {
+    const original = originalKernel(tf.Transform, "cpu");
+    if (original === undefined) throw new Error("Cannot find tfjs's cpu Transform kernel");
+    tf.unregisterKernel(tf.Transform, info.name);
+    tf.registerKernel({ ...original, backendName: info.name });
+  }
+  const total = options.warmup + options.batches;
+  const set = generateSyntheticImages(total * options.batchSize, { seed: options.seed });
+  const indices = Int32Array.from({ length: set.count }, (_, i) => i);
+  const config = makeConfig({
+    seed: options.seed,
+    backend: options.backend,
+    batchSize: options.batchSize,
+    maxBatchesPerEpoch: options.batches,
+  });
+  const model = buildModel(config);
+  const optimizer = createOptimizer(config);
+  const variables = Object.values(model.params);
+  const parts: Record<string, number[]> = {
+    slice: [],
+    pixelsToTensor: [],
+    augment: [],
+    normalize: [],
+    step: [],
+    readback: [],
+    dispose: [],
+  };
+  // The real trainEpoch on one batch, run right after each profiled batch: paired with the parts
+  // above, so that machine noise (other processes) affects both alike.
+  const oneBatchEpoch: number[] = [];
+  const oneBatch = { ...config, maxBatchesPerEpoch: 1 };
+  try {
+    const epoch = 1;
+    const iterator = iterateBatches(set, indices, {
+      batchSize: options.batchSize,
+      seed: config.seed,
+      epoch,
+      shuffle: true,
+    });
+    for (let b = 0; b < total; b++) {
+      const t0 = performance.now();
+      const next = iterator.next();
+      if (next.done) break;
+      const batch = next.value;
+      const t1 = performance.now();
+      // batchToTensor's steps (lib/augmentation.ts), timed one by one.
+      const rng = createRng(deriveSeed(config.seed, "augment", epoch, b));
+      const draws = drawAugmentations(batch.size, rng, config);
+      const pixels = pixelsToTensor(batch.images, batch.size);
+      const t2 = performance.now();
+      const augmented = applyAugmentations(pixels, draws);
+      const t3 = performance.now();
+      const x = normalizeBatch(augmented, { mean: config.normalizeMean, std: config.normalizeStd });
+      tf.dispose([pixels, augmented]);
+      const labels = tf.tensor1d(batch.labels, "int32");
+      const t4 = performance.now();
+      // trainEpoch's step (lib/training.ts).
+      let predictions: tf.Tensor | null = null;
+      const loss = optimizer.minimize(
+        () => {
+          const logits = model.forward(x, {
+            training: true,
+            seed: deriveSeed(config.seed, "dropout", epoch, b),
+          });
+          predictions = tf.keep(tf.argMax(logits, 1));
+          return crossEntropy(logits, labels);
+        },
+        true,
+        variables,
+      )!;
+      const t5 = performance.now();
+      const [lossValues] = await Promise.all([loss.data(), predictions!.data()]);
+      if (!Number.isFinite(lossValues[0]!)) throw new Error(`non-finite loss at batch ${b}`);
+      const t6 = performance.now();
+      tf.dispose([loss, predictions!, x, labels]);
+      const t7 = performance.now();
+      const own = indices.subarray(b * options.batchSize, (b + 1) * options.batchSize);
+      await trainEpoch(model, { set, indices: own }, {
+        optimizer,
+        config: oneBatch,
+        epoch: 1000 + b,
+      });
+      const t8 = performance.now();
+      if (b < options.warmup) continue;
+      oneBatchEpoch.push(t8 - t7);
+      parts.slice!.push(t1 - t0);
+      parts.pixelsToTensor!.push(t2 - t1);
+      parts.augment!.push(t3 - t2);
+      parts.normalize!.push(t4 - t3);
+      parts.step!.push(t5 - t4);
+      parts.readback!.push(t6 - t5);
+      parts.dispose!.push(t7 - t6);
+    }
+    const t0 = performance.now();
+    const batchEnds: number[] = [t0];
+    const result = await trainEpoch(model, { set, indices }, {
+      optimizer,
+      config,
+      epoch: 2,
+      onBatch: () => {
+        batchEnds.push(performance.now());
+      },
+    });
+    const epochSeconds = (performance.now() - t0) / 1000;
+    const epochBatchMs = batchEnds.slice(1).map((t, i) => t - batchEnds[i]!);
+    const medianMs = Object.fromEntries(
+      Object.entries(parts).map(([name, values]) => [name, Number(median(values).toFixed(3))]),
+    );
+    const totalMs = Object.values(medianMs).reduce((a, b) => a + b, 0);
+    return {
+      backend: info.name,
+      batchSize: options.batchSize,
+      batches: parts.step!.length,
+      originalTransform: options.originalTransform,
+      medianMs,
+      totalMs: Number(totalMs.toFixed(3)),
+      impliedImagesPerSecond: Number((options.batchSize / (totalMs / 1000)).toFixed(1)),
+      trainEpochImagesPerSecond: Number((result.images / epochSeconds).toFixed(1)),
+      trainEpochMedianBatchMs: Number(median(epochBatchMs).toFixed(3)),
+      pairedTrainEpochBatchMs: Number(median(oneBatchEpoch).toFixed(3)),
+      loadAverage: loadAverage(),
+    };
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+function intFlag(args: string[], flag: string, fallback: number): number {
+  const at = args.indexOf(flag);
+  if (at < 0) return fallback;
+  const value = Number(args[at + 1]);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(
+      `Cannot parse ${flag}: expected an integer ≥ 0, found "${args[at + 1]}"`,
+    );
+  }
+  return value;
+}
+
+if (import.meta.main) {
+  const args = Deno.args;
+  const backendAt = args.indexOf("--backend");
+  const profile = await profileEpoch({
+    backend: (backendAt >= 0 ? args[backendAt + 1] : "blas") as BackendName,
+    batchSize: intFlag(args, "--batch-size", 30),
+    warmup: intFlag(args, "--warmup", 10),
+    batches: intFlag(args, "--batches", 60),
+    originalTransform: args.includes("--original-transform"),
+    seed: intFlag(args, "--seed", 42),
+  });
+  console.log(JSON.stringify(profile, null, 2));
+}
