@@ -7,12 +7,9 @@
  * @module
  */
 import * as Plot from "@observablehq/plot";
-import { parseHTML } from "linkedom";
-import { type Chart, type ChartNode, type ChartOptions, SVG_NAMESPACE } from "./plots.ts";
+import { finish, newDocument } from "./_chart.ts";
+import type { Chart, ChartNode, ChartOptions } from "./plots.ts";
 import { perClassComparison, type RunEntry, type RunRecord } from "./runs.ts";
-
-/** The symbol the Deno kernel calls for an object's media bundle. */
-const DISPLAY_SYMBOL = Symbol.for("Jupyter.display");
 
 /** Run colours, in order (Tableau 10, Plot's default categorical scheme); they repeat after ten. */
 export const RUN_COLORS: readonly string[] = Object.freeze([
@@ -27,35 +24,6 @@ export const RUN_COLORS: readonly string[] = Object.freeze([
   "#9c755f",
   "#bab0ab",
 ]);
-
-// Plot's option type names the browser's Document, which Deno's types lack; linkedom's fits.
-// deno-lint-ignore no-explicit-any
-type PlotDocument = any;
-
-function newDocument(): PlotDocument {
-  const window = parseHTML("<!DOCTYPE html><html><head></head><body></body></html>");
-  return (window as unknown as { document: unknown }).document;
-}
-
-function finish(chart: ChartNode, title: string | undefined): Chart {
-  if (chart.tagName.toLowerCase() !== "svg") {
-    throw new TypeError(
-      `Cannot draw a chart: expected Plot to return <svg>, found <${chart.tagName}>`,
-    );
-  }
-  chart.setAttribute("xmlns", SVG_NAMESPACE);
-  if (title !== undefined) chart.setAttribute("aria-label", title);
-  chart.setAttribute("style", "background:white;color:black;max-width:100%;height:auto");
-  // SVG plus the same markup as HTML: nbconvert 6.5 strips SVG elements from image/svg+xml.
-  Object.defineProperty(chart, DISPLAY_SYMBOL, {
-    value: () => ({
-      "image/svg+xml": chart.outerHTML,
-      "text/html": chart.outerHTML,
-      "text/plain": `[chart${title === undefined ? "" : `: ${title}`}]`,
-    }),
-  });
-  return chart;
-}
 
 function recordOf(run: RunEntry | RunRecord): RunRecord {
   return "record" in run ? run.record : run;

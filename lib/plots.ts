@@ -9,13 +9,9 @@
  */
 
 import * as Plot from "@observablehq/plot";
-import { parseHTML } from "linkedom";
+import { finish, newDocument } from "./_chart.ts";
 
-/** The symbol the Deno kernel calls for an object's media bundle. */
-const DISPLAY_SYMBOL = Symbol.for("Jupyter.display");
-
-/** The SVG namespace, set on every chart so its markup stands alone as an `.svg` file. */
-export const SVG_NAMESPACE = "http://www.w3.org/2000/svg";
+export { SVG_NAMESPACE } from "./_chart.ts";
 
 /** Series colours: training, validation (Tableau 10, as Plot's default scheme). */
 export const SERIES_COLORS = { training: "#4c78a8", validation: "#f58518" } as const;
@@ -79,36 +75,6 @@ interface Series {
   x: number;
   loss: number;
   set: "training" | "validation";
-}
-
-// Plot's option type names the browser's Document, which Deno's types lack; linkedom's fits.
-// deno-lint-ignore no-explicit-any
-type PlotDocument = any;
-
-function newDocument(): PlotDocument {
-  const window = parseHTML("<!DOCTYPE html><html><head></head><body></body></html>");
-  return (window as unknown as { document: unknown }).document;
-}
-
-function finish(chart: ChartNode, title: string | undefined): Chart {
-  if (chart.tagName.toLowerCase() !== "svg") {
-    throw new TypeError(
-      `Cannot draw a chart: expected Plot to return <svg>, found <${chart.tagName}>`,
-    );
-  }
-  chart.setAttribute("xmlns", SVG_NAMESPACE);
-  if (title !== undefined) chart.setAttribute("aria-label", title);
-  chart.setAttribute("style", "background:white;color:black;max-width:100%;height:auto");
-  // The kernel asks displayable objects for their bundle first: SVG plus the same markup as HTML,
-  // because nbconvert 6.5 strips SVG elements from `image/svg+xml` outputs (see lib/display.ts).
-  Object.defineProperty(chart, DISPLAY_SYMBOL, {
-    value: () => ({
-      "image/svg+xml": chart.outerHTML,
-      "text/html": chart.outerHTML,
-      "text/plain": `[chart${title === undefined ? "" : `: ${title}`}]`,
-    }),
-  });
-  return chart;
 }
 
 /** Title and legend drawn as text marks in the top margin (kept inside the SVG). */
