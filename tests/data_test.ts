@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withTempDir } from "./_util.ts";
 import { REAL_ARCHIVE } from "./_real_data.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -64,15 +65,6 @@ async function packFolder(folder: string, archive: string): Promise<Uint8Array> 
 
 function md5(bytes: Uint8Array): string {
   return createHash("md5").update(bytes).digest("hex");
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "data_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 function entries(dir: string): string[] {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withTempDir } from "./_util.ts";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import {
@@ -81,15 +82,6 @@ function serve(file: Uint8Array, cutAt: number): Served {
 function payload(size: number, seed = 1): Uint8Array {
   const rng = createRng(seed);
   return Uint8Array.from({ length: size }, () => rng.int(256));
-}
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "download_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 function entries(dir: string): string[] {

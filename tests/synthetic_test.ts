@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withTempDir } from "./_util.ts";
 import { join } from "node:path";
 import {
   generateSyntheticData,
@@ -17,15 +18,6 @@ import {
   RECORD_BYTES,
   SYNTHETIC_MARKER,
 } from "../lib/data.ts";
-
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "synthetic_test_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 Deno.test("SYNTHETIC_CLASSES are 10 names of their own, none a CIFAR-10 class", () => {
   assert.equal(SYNTHETIC_CLASSES.length, 10);
