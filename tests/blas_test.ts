@@ -5,9 +5,12 @@ import {
   BLAS_BACKEND_NAME,
   FusedAdamOptimizer,
   getBlasThreads,
+  loadNativeKernels,
   registerBlasBackend,
   setBlasThreads,
 } from "../lib/kernels/blas.ts";
+import { THREAD_ENV_DEFAULTS } from "../lib/kernels/_native_ffi.ts";
+import { withTempDir } from "./_util.ts";
 import { blasCandidates, openBlas } from "../lib/kernels/_blas_ffi.ts";
 import { im2col } from "../lib/kernels/_blas_kernels.ts";
 import { BlasBackend } from "../lib/kernels/_blas_memory.ts";
@@ -83,11 +86,38 @@ async function assertClose(
 const SMALL_CHUNKS = "blas-small-chunks";
 if (available) await registerBlasBackend({ name: SMALL_CHUNKS, chunkElements: 3000 });
 
+/**
+ * The same backend with the element-wise, pooling, im2col and bias loops in JS, not in the native
+ * kernels (lib/kernels/_native.c): both must give the same bits.
+ */
+const JS_LOOPS = "blas-js-loops";
+if (available) await registerBlasBackend({ name: JS_LOOPS, nativeKernels: false });
+
+/** Whether a C compiler runs here, so that the native kernels must build. */
+function compilerRuns(): boolean {
+  for (const compiler of [Deno.env.get("CC") ?? "cc", "gcc"]) {
+    try {
+      if (
+        new Deno.Command(compiler, { args: ["--version"], stdout: "null", stderr: "null" })
+          .outputSync().success
+      ) return true;
+    } catch {
+      // Not installed.
+    }
+  }
+  return false;
+}
+const native = loadNativeKernels();
+const nativeIgnore = !available || !native.ok;
+if (!native.ok) console.warn(`blas_test: the native kernels did not load: ${native.reason}`);
+
 async function assertIdentical(build: () => tf.Tensor | tf.Tensor[], label: string) {
   const expected = await runOn("cpu", build);
-  const actual = await runOn(BLAS_BACKEND_NAME, build);
-  for (let i = 0; i < expected.length; i++) {
-    assertSameFloats(actual[i]!, expected[i]!, `${label} output ${i}`);
+  for (const backend of [BLAS_BACKEND_NAME, JS_LOOPS]) {
+    const actual = await runOn(backend, build);
+    for (let i = 0; i < expected.length; i++) {
+      assertSameFloats(actual[i]!, expected[i]!, `${label} on ${backend}, output ${i}`);
+    }
   }
 }
 
@@ -266,7 +296,7 @@ Deno.test({
             return [y, dFilter, dx];
           },
           convName(c),
-          { backends: [BLAS_BACKEND_NAME, SMALL_CHUNKS] },
+          { backends: [BLAS_BACKEND_NAME, SMALL_CHUNKS, JS_LOOPS] },
         );
       });
     }
@@ -796,4 +826,185 @@ Deno.test("FusedAdamOptimizer round-trips its state through getWeights/setWeight
   stray.dispose();
   v.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The native kernels (lib/kernels/_native.c) against the JS loops they replace.
+
+Deno.test({
+  name: "the native kernels build and load wherever a C compiler runs",
+  ignore: !available,
+  fn: () => {
+    if (!compilerRuns()) {
+      console.warn("blas_test: no C compiler here; the JS loops run instead");
+      assert.ok(!native.ok);
+      return;
+    }
+    assert.ok(native.ok, native.ok ? "" : native.reason);
+    assert.match(native.kernels.path, /cifar10_kernels-[0-9a-f]{16}\.so$/);
+    assert.ok(native.kernels.threads() >= 1);
+    // The device line says which loops run.
+    assert.match(
+      registration.ok ? registration.device : "",
+      /element-wise loops native \(\d+ threads\)/,
+    );
+    // Threads sleep right after each call instead of spinning against one another.
+    for (const [name, value] of Object.entries(THREAD_ENV_DEFAULTS)) {
+      assert.ok(Deno.env.get(name) !== undefined, `${name} is unset (default ${value})`);
+    }
+  },
+});
+
+Deno.test("loadNativeKernels() explains what is missing in one line", async () => {
+  const saved = { native: Deno.env.get("CIFAR10_NATIVE"), cc: Deno.env.get("CC") };
+  const restore = () => {
+    for (const [name, value] of [["CIFAR10_NATIVE", saved.native], ["CC", saved.cc]] as const) {
+      if (value === undefined) Deno.env.delete(name);
+      else Deno.env.set(name, value);
+    }
+  };
+  try {
+    await withTempDir(async (dir) => {
+      Deno.env.set("CIFAR10_NATIVE", "0");
+      assert.deepEqual(loadNativeKernels(dir), {
+        ok: false,
+        reason: "turned off by CIFAR10_NATIVE=0",
+      });
+      Deno.env.set("CIFAR10_NATIVE", `${dir}/missing.so`);
+      const missing = loadNativeKernels(dir);
+      assert.ok(!missing.ok);
+      assert.match(
+        missing.reason,
+        new RegExp(`^Cannot load the native kernels from ${dir}/missing\\.so: `),
+      );
+      Deno.env.delete("CIFAR10_NATIVE");
+      Deno.env.set("CC", `${dir}/no-such-cc`);
+      assert.deepEqual(loadNativeKernels(dir), {
+        ok: false,
+        reason:
+          `no C compiler found (tried ${dir}/no-such-cc); install gcc (Debian: apt-get install gcc) or set CC`,
+      });
+      // Nothing half-built is left behind.
+      assert.deepEqual([...Deno.readDirSync(dir)], []);
+    });
+  } finally {
+    restore();
+  }
+});
+
+Deno.test({
+  name: "native and JS loops give the same bits at sizes that run on every thread",
+  ignore: nativeIgnore,
+  fn: async (t) => {
+    const run = async (build: () => tf.Tensor[], label: string) => {
+      const viaJs = await runOn(JS_LOOPS, build);
+      const viaNative = await runOn(BLAS_BACKEND_NAME, build);
+      for (let i = 0; i < viaJs.length; i++) {
+        assertSameFloats(viaNative[i]!, viaJs[i]!, `${label} output ${i}`);
+      }
+    };
+    const shape = [30, 16, 16, 32];
+    const size = shape.reduce((p, d) => p * d, 1);
+    const xValues = randomValues(size, 900);
+    xValues[11] = NaN;
+    xValues[12] = -0;
+    xValues[13] = -Infinity;
+    await t.step("element-wise, sums and pooling", () =>
+      run(() => {
+        const x = tf.tensor(xValues, shape);
+        const y = tf.tensor(randomValues(size, 901), shape);
+        const bias = tf.tensor1d(randomValues(32, 902));
+        const pooled = tf.maxPool(x as tf.Tensor4D, 2, 2, "valid");
+        const dy = tf.tensor(randomValues(pooled.size, 903), pooled.shape);
+        const dx = tf.engine().runKernel("MaxPoolGrad", { dy, input: x, output: pooled }, {
+          filterSize: 2,
+          strides: 2,
+          pad: "valid",
+        }) as tf.Tensor;
+        return [
+          tf.relu(x),
+          tf.step(x, 0.1),
+          tf.floor(tf.mul(x, 4)),
+          tf.add(x, y),
+          tf.sub(bias, x),
+          tf.mul(x, tf.scalar(0.75)),
+          tf.div(tf.scalar(2), y),
+          tf.div(x, bias),
+          tf.sum(y, [0, 1, 2]),
+          pooled,
+          dx,
+        ];
+      }, "element-wise"));
+    const cases: ConvCase[] = [
+      { n: 30, h: 16, w: 16, cin: 32, cout: 64, k: 3, stride: 1, pad: "same" },
+      { n: 7, h: 15, w: 13, cin: 16, cout: 8, k: 3, stride: 2, pad: "same" },
+      { n: 5, h: 12, w: 12, cin: 24, cout: 16, k: 5, stride: 2, pad: "valid" },
+    ];
+    for (const [i, c] of cases.entries()) {
+      await t.step(`convolutions ${convName(c)}`, () =>
+        run(() => {
+          const { x, filter, y, dy } = convTensors(c, 910 + 10 * i);
+          const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC" };
+          const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter }, {
+            ...attrs,
+            inputShape: x.shape,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          const dFilter = tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+            ...attrs,
+            filterShape: filter.shape,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          const bias = tf.tensor1d(randomValues(c.cout, 919 + i));
+          const fused = tf.fused.conv2d({
+            x: x as tf.Tensor4D,
+            filter: filter as tf.Tensor4D,
+            strides: c.stride,
+            pad: c.pad,
+            bias,
+            activation: "relu",
+          });
+          return [y, dx, dFilter, fused];
+        }, convName(c)));
+    }
+    await t.step("matrix product with bias and relu6", () =>
+      run(() => {
+        const a = tf.tensor2d(randomValues(64 * 300, 930), [64, 300]);
+        const b = tf.tensor2d(randomValues(300 * 700, 931, 0.2), [300, 700]);
+        const bias = tf.tensor1d(randomValues(700, 932));
+        return [
+          tf.fused.matMul({ a, b, bias, activation: "relu6" }),
+          tf.fused.matMul({ a, b, activation: "relu6" }),
+        ];
+      }, "fused matMul"));
+  },
+});
+
+Deno.test({
+  name: "FusedAdamOptimizer gives the same bits with native and JS loops",
+  ignore: nativeIgnore,
+  fn: async () => {
+    await tf.setBackend(BLAS_BACKEND_NAME);
+    const size = 200_000; // above the threshold at which the native loop uses every thread
+    const trajectory = (useNative: boolean) => {
+      const variable = tf.variable(
+        tf.tensor1d(randomValues(size, 940)),
+        true,
+        `adam-native-${useNative}`,
+      );
+      const optimizer = new FusedAdamOptimizer(0.01, { native: useNative });
+      assert.equal(optimizer.nativeKernels !== null, useNative);
+      for (let s = 0; s < 3; s++) {
+        const g = tf.tensor1d(randomValues(size, 950 + s, 0.5));
+        optimizer.applyGradients({ [variable.name]: g });
+        g.dispose();
+      }
+      const values = Float32Array.from(variable.dataSync());
+      variable.dispose();
+      optimizer.dispose();
+      return values;
+    };
+    const viaJs = trajectory(false);
+    const viaNative = trajectory(true);
+    assertSameFloats(viaNative, viaJs, "Adam after 3 steps");
+    assert.ok(viaJs.some((v, i) => v !== randomValues(size, 940)[i]), "Adam changed nothing");
+  },
 });

@@ -10,6 +10,7 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { loadNativeKernels, type NativeKernels } from "./_native_ffi.ts";
 
 /** A named tensor, as `tf.Optimizer` takes and returns them (not re-exported by tfjs-core). */
 export interface NamedTensor {
@@ -30,6 +31,11 @@ export interface FusedAdamOptions {
    * PyTorch's `torch.optim.Adam` uses 1e-8. @default 1e-7
    */
   epsilon?: number;
+  /**
+   * Run the update loop in the native kernels (lib/kernels/_native.c, every core) when they load;
+   * the results are the same bit for bit. @default true
+   */
+  native?: boolean;
 }
 
 interface MomentState {
@@ -87,6 +93,7 @@ export class FusedAdamOptimizer extends tf.Optimizer {
   /** β₁ᵗ and β₂ᵗ in float32, as tf.train.adam's accBeta variables hold them. */
   #accBeta1: number;
   #accBeta2: number;
+  #native: NativeKernels | null | undefined;
 
   /**
    * @param learningRate Step size.
@@ -100,6 +107,16 @@ export class FusedAdamOptimizer extends tf.Optimizer {
     this.epsilon = options.epsilon ?? 1e-7;
     this.#accBeta1 = Math.fround(this.beta1);
     this.#accBeta2 = Math.fround(this.beta2);
+    this.#native = options.native === false ? null : undefined;
+  }
+
+  /** The native kernels when they are in use (loaded on the first step), else null. */
+  get nativeKernels(): NativeKernels | null {
+    if (this.#native === undefined) {
+      const loaded = loadNativeKernels();
+      this.#native = loaded.ok ? loaded.kernels : null;
+    }
+    return this.#native;
   }
 
   /** Applies one Adam step to the named variables (`tf.engine().registeredVariables`). */
@@ -149,13 +166,27 @@ export class FusedAdamOptimizer extends tf.Optimizer {
         ? storage.data.get(variable.dataId).values as Float32Array
         : Float32Array.from(variable.dataSync() as Float32Array);
       const m = state.first, v = state.second;
-      for (let i = 0; i < size; i++) {
-        const g = grad[i]!;
-        const mi = m[i]! * beta1 + g * oneMinusB1;
-        const vi = v[i]! * beta2 + g * g * oneMinusB2;
-        m[i] = mi;
-        v[i] = vi;
-        values[i] = values[i]! - lr * (mi * correction1) / (Math.sqrt(vi * correction2) + eps);
+      const native = this.nativeKernels;
+      if (native !== null && grad instanceof Float32Array && grad.length === size) {
+        native.adam(values, grad, m, v, {
+          beta1,
+          beta2,
+          oneMinusB1,
+          oneMinusB2,
+          learningRate: lr,
+          correction1,
+          correction2,
+          epsilon: eps,
+        });
+      } else {
+        for (let i = 0; i < size; i++) {
+          const g = grad[i]!;
+          const mi = m[i]! * beta1 + g * oneMinusB1;
+          const vi = v[i]! * beta2 + g * g * oneMinusB2;
+          m[i] = mi;
+          v[i] = vi;
+          values[i] = values[i]! - lr * (mi * correction1) / (Math.sqrt(vi * correction2) + eps);
+        }
       }
       if (!inPlace) {
         const updated = tf.tensor(values, variable.shape, "float32");

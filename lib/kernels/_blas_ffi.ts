@@ -4,6 +4,8 @@
  * @module
  */
 
+import { applyThreadEnvDefaults } from "./_native_ffi.ts";
+
 /** CBLAS enum values (cblas.h), shared by OpenBLAS and Accelerate. */
 export const CBLAS_ROW_MAJOR = 101;
 /** `CblasNoTrans`. */
@@ -200,6 +202,7 @@ export function openBlas(explicitPath?: string, searchDefaults = true): OpenBlas
   let firstError = "";
   for (const path of blasCandidates(explicitPath, searchDefaults)) {
     try {
+      applyThreadEnvDefaults();
       const dylib = Deno.dlopen(path, SYMBOLS);
       return { ok: true, library: wrap(dylib, path) };
     } catch (error) {

@@ -18,6 +18,7 @@ import {
 } from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { BlasLibrary } from "./_blas_ffi.ts";
+import type { NativeKernels } from "./_native_ffi.ts";
 import { allocate, allocateZeroed } from "./_blas_memory.ts";
 
 /** Arguments tfjs passes to a kernel function. */
@@ -210,6 +211,8 @@ export interface BlasKernelOptions {
    * for its filter gradient instead of building it twice. @default true
    */
   cacheColumns?: boolean;
+  /** Native im2col/col2im and bias/activation loops (lib/kernels/_native.c), or null for JS. */
+  native?: NativeKernels | null;
 }
 
 /** tfjs is recording a gradient tape (inside `tf.grads`, `tf.variableGrads`, `minimize`). */
@@ -310,8 +313,21 @@ export function createBlasKernels(
 ): Omit<KernelConfig, "backendName">[] {
   const chunkElements = options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
   const cacheColumns = options.cacheColumns ?? true;
+  const native = options.native ?? null;
   const columnCache = new ColumnCache();
   const scratch = new Scratch();
+  const toColumns = native === null ? im2col : native.im2col;
+  const biasActivation = (
+    out: Float32Array,
+    channels: number,
+    bias: Float32Array | null,
+    activation: FusableActivation | undefined,
+  ) => {
+    if (native === null) biasActivationInPlace(out, channels, bias, activation);
+    else if (bias !== null || activation === "relu" || activation === "relu6") {
+      native.biasActivation(out, channels, bias, activation ?? "linear");
+    }
+  };
 
   /** Runs the `cpu` kernel of this name on the same arguments. */
   const delegate = (name: string, args: KernelArgs) =>
@@ -338,7 +354,7 @@ export function createBlasKernels(
       // Training: build the whole im2col matrix once and keep it for Conv2DBackpropFilter.
       const m = info.batchSize * rowsPerImage;
       const col = columnCache.take(m * k);
-      im2col(xv, info, 0, info.batchSize, col);
+      toColumns(xv, info, 0, info.batchSize, col);
       blas.sgemm(false, false, m, cout, k, 1, col, k, wv, cout, 0, out, cout);
       columnCache.keep(x.dataId, convKey(info), col);
       return out;
@@ -348,7 +364,7 @@ export function createBlasKernels(
       const n1 = Math.min(info.batchSize, n0 + step);
       const m = (n1 - n0) * rowsPerImage;
       const col = scratch.get("col", m * k);
-      im2col(xv, info, n0, n1, col);
+      toColumns(xv, info, n0, n1, col);
       blas.sgemm(
         false,
         false,
@@ -415,7 +431,7 @@ export function createBlasKernels(
     }
     const info = conv2DInfo(x.shape, filter.shape, attrs);
     const out = convForward(backend, x, filter, info);
-    biasActivationInPlace(
+    biasActivation(
       out,
       info.outChannels,
       bias ? valuesOf(backend, bias) : null,
@@ -451,7 +467,7 @@ export function createBlasKernels(
         const n1 = Math.min(info.batchSize, n0 + step);
         const m = (n1 - n0) * rowsPerImage;
         const col = scratch.get("col", m * k);
-        im2col(xv, info, n0, n1, col);
+        toColumns(xv, info, n0, n1, col);
         // dW += colᵀ · dy, accumulated over chunks (beta 1 after the first).
         blas.sgemm(
           true,
@@ -484,10 +500,9 @@ export function createBlasKernels(
     const cout = info.outChannels;
     const rowsPerImage = info.outHeight * info.outWidth;
     const k = info.filterHeight * info.filterWidth * info.inChannels;
-    const dx = allocateZeroed(
-      backend,
-      info.batchSize * info.inHeight * info.inWidth * info.inChannels,
-    );
+    // The native col2im writes every pixel of its images; the JS one adds into zeros.
+    const dxSize = info.batchSize * info.inHeight * info.inWidth * info.inChannels;
+    const dx = native === null ? allocateZeroed(backend, dxSize) : allocate(backend, dxSize);
     if (isPointwise(info)) {
       const m = info.batchSize * rowsPerImage;
       blas.sgemm(false, true, m, k, cout, 1, dyv, cout, wv, cout, 0, dx, k);
@@ -513,7 +528,8 @@ export function createBlasKernels(
           col,
           k,
         );
-        col2im(col, info, n0, n1, dx);
+        if (native === null) col2im(col, info, n0, n1, dx);
+        else native.col2im(col, info, n0, n1, dx);
       }
     }
     return backend.makeTensorInfo(inputShape, "float32", dx);
@@ -619,7 +635,7 @@ export function createBlasKernels(
       return delegate("_FusedMatMul", args);
     }
     const out = matMulValues(backend, a, b, transposeA, transposeB, plan);
-    biasActivationInPlace(
+    biasActivation(
       out,
       plan.n,
       bias ? valuesOf(backend, bias) : null,

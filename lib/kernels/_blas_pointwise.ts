@@ -19,6 +19,7 @@ import {
 } from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { FallbackLookup } from "./_blas_kernels.ts";
+import type { NativeKernels } from "./_native_ffi.ts";
 import { allocate, allocateZeroed } from "./_blas_memory.ts";
 
 function float32Values(backend: MathBackendCPU, info: TensorInfo): Float32Array | null {
@@ -121,9 +122,13 @@ function maxPoolGrad2x2(x: Float32Array, dy: Float32Array, info: PoolInfo, dx: F
   }
 }
 
-/** Builds the element-wise, reduction and pooling kernels; `backendName` is filled in by the caller. */
+/**
+ * Builds the element-wise, reduction and pooling kernels; `backendName` is filled in by the caller.
+ * With `native`, the loops run in lib/kernels/_native.c instead (same results, every core).
+ */
 export function createPointwiseKernels(
   fallback: FallbackLookup,
+  native: NativeKernels | null = null,
 ): Omit<KernelConfig, "backendName">[] {
   const delegate = (name: string, args: Parameters<KernelFunc>[0]) =>
     fallback(name)(args) as TensorInfo;
@@ -134,6 +139,10 @@ export function createPointwiseKernels(
     const xv = float32Values(backend, x);
     if (xv === null) return delegate("Relu", args);
     const out = allocate(backend, xv.length);
+    if (native !== null) {
+      native.relu(xv, out);
+      return backend.makeTensorInfo(x.shape, "float32", out);
+    }
     for (let i = 0; i < xv.length; i++) {
       const v = xv[i]!;
       // Math.max(0, v) without a branch: (v + |v|)/2 is v or +0 (also for −0), NaN stays NaN;
@@ -152,6 +161,10 @@ export function createPointwiseKernels(
     if (xv === null) return delegate("Step", args);
     const alpha = Number((args.attrs as NamedAttrMap | undefined)?.alpha ?? 0);
     const out = allocate(backend, xv.length);
+    if (native !== null) {
+      native.step(xv, out, alpha);
+      return backend.makeTensorInfo(x.shape, "float32", out);
+    }
     const values = new Float64Array([alpha, 1]);
     for (let i = 0; i < xv.length; i++) {
       const v = xv[i]!;
@@ -170,7 +183,8 @@ export function createPointwiseKernels(
     const xv = float32Values(backend, x);
     if (xv === null) return delegate("Floor", args);
     const out = allocate(backend, xv.length);
-    for (let i = 0; i < xv.length; i++) out[i] = Math.floor(xv[i]!);
+    if (native !== null) native.floor(xv, out);
+    else for (let i = 0; i < xv.length; i++) out[i] = Math.floor(xv[i]!);
     return backend.makeTensorInfo(x.shape, "float32", out);
   };
 
@@ -183,6 +197,10 @@ export function createPointwiseKernels(
       if (av === null || bv === null || shape === null) return delegate(name, args);
       const out = allocate(backend, util.sizeFromShape(shape));
       const n = out.length, na = av.length, nb = bv.length;
+      if (native !== null) {
+        native.binary(op, av, bv, out);
+        return backend.makeTensorInfo(shape, "float32", out);
+      }
       // A scalar operand, the same shape, or one operand repeating along the leading dimensions
       // (a per-channel bias), each in its own loop so that the inner loops stay trivial.
       if (na === n && nb === 1) {
@@ -273,6 +291,11 @@ export function createPointwiseKernels(
     if (!leading || axes.length === 0) return delegate("Sum", args);
     const rows = util.sizeFromShape(x.shape.slice(0, axes.length));
     const inner = util.sizeFromShape(x.shape.slice(axes.length));
+    if (native !== null) {
+      const out = allocate(backend, inner);
+      native.sumRows(xv, rows, out);
+      return backend.makeTensorInfo(sumShape(x.shape, axes.length, attrs.keepDims), "float32", out);
+    }
     // float64 accumulators, summed in the cpu kernel's order (rows ascending).
     const acc = new Float64Array(inner);
     for (let r = 0; r < rows; r++) {
@@ -281,11 +304,12 @@ export function createPointwiseKernels(
     }
     const out = allocate(backend, inner);
     out.set(acc);
-    const outShape = attrs.keepDims
-      ? x.shape.map((d, i) => (i < axes.length ? 1 : d))
-      : x.shape.slice(axes.length);
-    return backend.makeTensorInfo(outShape, "float32", out);
+    return backend.makeTensorInfo(sumShape(x.shape, axes.length, attrs.keepDims), "float32", out);
   };
+
+  function sumShape(shape: number[], leadingAxes: number, keepDims: unknown): number[] {
+    return keepDims ? shape.map((d, i) => (i < leadingAxes ? 1 : d)) : shape.slice(leadingAxes);
+  }
 
   /** Pool geometry when windows tile the input without overlap or padding; else null. */
   function tiledPoolInfo(xShape: number[], attrs: NamedAttrMap) {
@@ -317,7 +341,8 @@ export function createPointwiseKernels(
     const fh = info.filterHeight, fw = info.filterWidth;
     const out = allocate(backend, batchSize * outHeight * outWidth * c).fill(-Infinity);
     if (fh === 2 && fw === 2) {
-      maxPool2x2(xv, info, out);
+      if (native !== null) native.maxPool2x2(xv, info, out);
+      else maxPool2x2(xv, info, out);
       return backend.makeTensorInfo(info.outShape, "float32", out);
     }
     let o = 0;
@@ -352,7 +377,8 @@ export function createPointwiseKernels(
     const fh = info.filterHeight, fw = info.filterWidth;
     const dx = allocateZeroed(backend, xv.length);
     if (fh === 2 && fw === 2) {
-      maxPoolGrad2x2(xv, dyv, info, dx);
+      if (native !== null) native.maxPoolGrad2x2(xv, dyv, info, dx);
+      else maxPoolGrad2x2(xv, dyv, info, dx);
       return backend.makeTensorInfo(input.shape, "float32", dx);
     }
     let o = 0;

@@ -18,8 +18,10 @@ import { type BlasKernelOptions, createBlasKernels } from "./_blas_kernels.ts";
 import { createPointwiseKernels } from "./_blas_pointwise.ts";
 import { ArrayPool, BlasBackend } from "./_blas_memory.ts";
 import { transformKernel } from "./_transform.ts";
+import { loadNativeKernels, type NativeKernels } from "./_native_ffi.ts";
 
 export { BLAS_LIBRARY_ENV, blasCandidates } from "./_blas_ffi.ts";
+export { loadNativeKernels, NATIVE_ENV } from "./_native_ffi.ts";
 export { FusedAdamOptimizer, type FusedAdamOptions } from "./_blas_adam.ts";
 
 /** The backend name {@linkcode registerBlasBackend} uses unless told otherwise. */
@@ -64,6 +66,12 @@ export interface BlasBackendOptions {
    * false allocates every output afresh, like the `cpu` backend. @default true
    */
   recycleArrays?: boolean;
+  /**
+   * Run the element-wise, pooling, im2col/col2im and bias loops in the native kernels
+   * (lib/kernels/_native.c, built with the machine's C compiler, every core) when they load; the
+   * results are the same bit for bit, and without a compiler the JS loops run. @default true
+   */
+  nativeKernels?: boolean;
 }
 
 /** What {@linkcode registerBlasBackend} returns: the device, or a one-line reason. */
@@ -75,11 +83,22 @@ export type BlasBackendResult =
 let loaded: BlasLibrary | null = null;
 const registeredNames = new Set<string>();
 
-function describe(library: BlasLibrary): string {
+/** Native kernels per registered backend name (null: that backend runs the JS loops). */
+const nativeByName = new Map<string, NativeKernels | null>();
+/** Why the native kernels did not load, when they did not. */
+let nativeReason = "";
+
+function describe(library: BlasLibrary, name: string): string {
   const threads = library.getThreads();
+  const native = nativeByName.get(name);
+  const loops = native
+    ? `; element-wise loops native (${native.threads()} threads)`
+    : native === null && nativeReason !== ""
+    ? `; element-wise loops in JS (native kernels: ${nativeReason})`
+    : "; element-wise loops in JS";
   return `${library.description}${
     threads === null ? "" : `, ${threads} threads`
-  } (${library.path})`;
+  } (${library.path})${loops}`;
 }
 
 /**
@@ -126,7 +145,7 @@ function register(options: BlasBackendOptions): BlasBackendResult {
   }
   const library = loaded;
   if (options.threads !== undefined) setBlasThreads(options.threads);
-  if (registeredNames.has(name)) return { ok: true, device: describe(library) };
+  if (registeredNames.has(name)) return { ok: true, device: describe(library, name) };
   if (tf.findBackendFactory(name) !== null) {
     return { ok: false, reason: `Cannot register backend "${name}": that name is already taken` };
   }
@@ -145,14 +164,22 @@ function register(options: BlasBackendOptions): BlasBackendResult {
     }
     return kernel.kernelFunc;
   };
+  let native: NativeKernels | null = null;
+  if (options.nativeKernels ?? true) {
+    const loadedNative = loadNativeKernels();
+    if (loadedNative.ok) native = loadedNative.kernels;
+    else nativeReason = loadedNative.reason;
+  }
+  nativeByName.set(name, native);
   const kernelOptions: BlasKernelOptions = {
     chunkElements: options.chunkElements,
     cacheColumns: options.cacheColumns,
+    native,
   };
   const overrides = new Map(
     [
       ...createBlasKernels(library, fallback, kernelOptions),
-      ...(options.pointwiseKernels ?? true ? createPointwiseKernels(fallback) : []),
+      ...(options.pointwiseKernels ?? true ? createPointwiseKernels(fallback, native) : []),
       // tfjs 4.22's cpu Transform transforms only the first image of a batch.
       { kernelName: tf.Transform, kernelFunc: transformKernel },
     ]
@@ -174,7 +201,7 @@ function register(options: BlasBackendOptions): BlasBackendResult {
     }
   }
   registeredNames.add(name);
-  return { ok: true, device: describe(library) };
+  return { ok: true, device: describe(library, name) };
 }
 
 /**
