@@ -71,8 +71,13 @@ export interface BenchResult {
   epoch: Throughput[];
   /** Evaluation-mode forward passes without gradients. */
   inference: Throughput;
-  /** Peak resident memory of the process (ru_maxrss / VmHWM), MiB. */
+  /** Peak resident memory of the process (VmHWM), MiB. */
   peakRssMiB: number;
+  /**
+   * Peak resident memory up to the end of the training measurements (steps and epochs: data,
+   * model, optimizer state, activations), read before inference starts, MiB.
+   */
+  trainingPeakRssMiB: number;
   /** Wall time of the whole process, seconds. */
   wallSeconds: number;
 }
@@ -253,6 +258,9 @@ export function parseBenchOutput(stdout: string, side: Side): BenchResult {
   r.epoch.forEach((t, i) => checkThroughput(t, `epoch[${i}]`, fail));
   checkThroughput(r.inference, "inference", fail);
   if (!isNumber(r.peakRssMiB)) fail(`expected peakRssMiB, found ${JSON.stringify(r.peakRssMiB)}`);
+  if (!isNumber(r.trainingPeakRssMiB)) {
+    fail(`expected trainingPeakRssMiB, found ${JSON.stringify(r.trainingPeakRssMiB)}`);
+  }
   return r;
 }
 
@@ -313,7 +321,7 @@ export interface MetricRow {
  *   trainStep: [{ batchSize: 30, images: 30, imagesPerSecond: ips, samples: [ips] }],
  *   epoch: [{ batchSize: 30, images: 30, imagesPerSecond: ips, samples: [ips] }],
  *   inference: { batchSize: 1000, images: 1, imagesPerSecond: ips, samples: [ips] },
- *   peakRssMiB: 100, wallSeconds: 1,
+ *   peakRssMiB: 100, trainingPeakRssMiB: 90, wallSeconds: 1,
  * });
  * const rows = summarizeResults([make("ours", 50), make("pytorch", 100)]);
  * if (rows[0]!.ratio !== 0.5 || rows.at(-1)!.ratio !== 1) throw new Error("wrong ratios");
@@ -376,7 +384,10 @@ export function summarizeResults(results: readonly BenchResult[]): MetricRow[] {
       r.side,
       r.inference.samples,
     );
-    add("peakRss", "Peak RSS", "MiB", false, r.side, [r.peakRssMiB]);
+    add("trainingPeakRss", "Peak RSS while training", "MiB", false, r.side, [
+      r.trainingPeakRssMiB,
+    ]);
+    add("peakRss", "Peak RSS (whole run)", "MiB", false, r.side, [r.peakRssMiB]);
   }
   for (const row of rows.values()) {
     for (const side of SIDES) {

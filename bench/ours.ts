@@ -8,7 +8,7 @@
  * (b) one end-to-end training epoch over the first N images with `trainEpoch` (batching, augmentation,
  *     step, loss read-back: the real training path);
  * (c) inference (dropout off, no gradients) on pre-normalised test batches;
- * (d) peak RSS (VmHWM, the same figure as Python's ru_maxrss).
+ * (d) peak RSS (VmHWM), at the end of the training measurements and for the whole run.
  *
  * ```sh
  * deno run -A bench/ours.ts --data /tmp/cifar10 --batch-sizes 30,128 --repeats 3
@@ -221,6 +221,7 @@ export async function runOursBench(
   const trainStep: Throughput[] = [];
   const epoch: Throughput[] = [];
   let inference: Throughput;
+  let trainingPeakRssMiB = 0;
   try {
     // 2. (a) Training steps on pre-made batches, augmented once outside the timed loop.
     for (const batchSize of options.batchSizes) {
@@ -287,6 +288,8 @@ export async function runOursBench(
       }
       epoch.push(entry(batchSize, options.epochImages, samples));
     }
+
+    trainingPeakRssMiB = peakRssMiB();
 
     // 4. (c) Inference on the test images, normalised once.
     const batches: tf.Tensor4D[] = [];
@@ -355,6 +358,7 @@ export async function runOursBench(
     epoch,
     inference,
     peakRssMiB: peakRssMiB(),
+    trainingPeakRssMiB,
     wallSeconds: (performance.now() - started) / 1000,
   };
 }

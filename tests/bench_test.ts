@@ -59,6 +59,7 @@ function makeResult(
       samples: inference,
     },
     peakRssMiB: rss,
+    trainingPeakRssMiB: rss - 1,
     wallSeconds: 1,
   };
 }
@@ -138,6 +139,7 @@ Deno.test("summarizeResults() pools the samples of all rounds and divides ours b
     "epoch:30",
     "epoch:128",
     "inference",
+    "trainingPeakRss",
     "peakRss",
   ]);
   const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
@@ -153,6 +155,9 @@ Deno.test("summarizeResults() pools the samples of all rounds and divides ours b
   assert.deepEqual(byKey["peakRss"]!.values, { ours: 350, pytorch: 700 });
   assert.equal(byKey["peakRss"]!.ratio, 0.5);
   assert.equal(byKey["peakRss"]!.higherIsBetter, false);
+  assert.deepEqual(byKey["trainingPeakRss"]!.values, { ours: 349, pytorch: 699 });
+  assert.equal(byKey["trainingPeakRss"]!.label, "Peak RSS while training");
+  assert.equal(byKey["trainingPeakRss"]!.higherIsBetter, false);
 });
 
 Deno.test("summarizeResults() leaves the ratio empty when one side did not run", () => {
@@ -167,11 +172,12 @@ Deno.test("formatReport() ends with one ratio line per measure", () => {
     makeResult("pytorch", [[30, [80]]], [1000], 600),
   ]);
   const lines = formatReport(rows);
-  assert.deepEqual(lines.slice(-4), [
+  assert.deepEqual(lines.slice(-5), [
     "ratio ours/PyTorch, Training step, batch 30: 0.25× (higher is better)",
     "ratio ours/PyTorch, Epoch incl. batching + augmentation, batch 30: 0.25× (higher is better)",
     "ratio ours/PyTorch, Inference (no gradients), batch 1000: 0.50× (higher is better)",
-    "ratio ours/PyTorch, Peak RSS: 0.50× (lower is better)",
+    "ratio ours/PyTorch, Peak RSS while training: 0.50× (lower is better)",
+    "ratio ours/PyTorch, Peak RSS (whole run): 0.50× (lower is better)",
   ]);
   assert.match(lines[0]!, /^Training step, batch 30 +ours +20\.0 img\/s +PyTorch +80\.0 img\/s$/);
 });
@@ -192,7 +198,8 @@ Deno.test("markdownTable() writes a table row per measure and a caption", () => 
   const lines = md.split("\n");
   assert.equal(lines[0], "| Measure (median) | ours | PyTorch | ours / PyTorch |");
   assert.equal(lines[2], "| Training step, batch 30 (images/s) | 20 | 80 | 0.25× |");
-  assert.equal(lines[5], "| Peak RSS (MiB) | 300 | 600 | 0.50× |");
+  assert.equal(lines[5], "| Peak RSS while training (MiB) | 299 | 599 | 0.50× |");
+  assert.equal(lines[6], "| Peak RSS (whole run) (MiB) | 300 | 600 | 0.50× |");
   assert.match(md, /Ours: ours impl\. PyTorch: torch impl\. Data: synthetic\. 2 alternating round/);
 });
 
@@ -361,6 +368,10 @@ Deno.test({
       assert.equal(result.inference.imagesPerSecond, median(result.inference.samples));
       assert.equal(result.threads, 2);
       assert.ok(result.peakRssMiB > 50 && result.peakRssMiB < 8192, `${result.peakRssMiB}`);
+      assert.ok(
+        result.trainingPeakRssMiB > 50 && result.trainingPeakRssMiB <= result.peakRssMiB,
+        `${result.trainingPeakRssMiB} vs ${result.peakRssMiB}`,
+      );
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -474,6 +485,10 @@ Deno.test("bench/ours.ts prints the shared JSON shape on synthetic data", async 
     assert.equal(result.inference.images, 10);
     assert.equal(result.inference.imagesPerSecond, median(result.inference.samples));
     assert.ok(result.peakRssMiB > 50 && result.peakRssMiB < 8192, `${result.peakRssMiB}`);
+    assert.ok(
+      result.trainingPeakRssMiB > 50 && result.trainingPeakRssMiB <= result.peakRssMiB,
+      `${result.trainingPeakRssMiB} vs ${result.peakRssMiB}`,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

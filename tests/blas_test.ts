@@ -16,6 +16,8 @@ import { im2col } from "../lib/kernels/_blas_kernels.ts";
 import { BlasBackend } from "../lib/kernels/_blas_memory.ts";
 import { registerTrainingGradients } from "../lib/_gradients.ts";
 import { createRng } from "../lib/random.ts";
+import { buildModel } from "../lib/model.ts";
+import { makeConfig } from "../lib/config.ts";
 
 // Every kernel the "blas" backend overrides is compared with tfjs's own `cpu` kernel on the same
 // inputs. GEMM-based kernels sum in a different order (float32 inside BLAS), so they match within a
@@ -1006,5 +1008,26 @@ Deno.test({
     const viaNative = trajectory(true);
     assertSameFloats(viaNative, viaJs, "Adam after 3 steps");
     assert.ok(viaJs.some((v, i) => v !== randomValues(size, 940)[i]), "Adam changed nothing");
+  },
+});
+
+Deno.test({
+  name: "the model's inference path (fused bias + ReLU) gives the training path's logits on blas",
+  ignore,
+  fn: async () => {
+    await tf.setBackend(BLAS_BACKEND_NAME);
+    const before = tf.memory().numTensors;
+    const model = buildModel(makeConfig({ dropout: 0, seed: 5 }));
+    const x = tf.tensor4d(randomValues(6 * 32 * 32 * 3, 960), [6, 32, 32, 3]);
+    const training = model.forward(x, { training: true, seed: 1 });
+    const inference = model.forward(x);
+    assertSameFloats(
+      Float32Array.from(inference.dataSync()),
+      Float32Array.from(training.dataSync()),
+      "inference logits",
+    );
+    tf.dispose([x, training, inference]);
+    model.dispose();
+    assert.equal(tf.memory().numTensors, before, "inference leaked tensors");
   },
 });
