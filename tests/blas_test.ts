@@ -867,6 +867,20 @@ Deno.test("loadNativeKernels() explains what is missing in one line", async () =
   };
   try {
     await withTempDir(async (dir) => {
+      // A "compiler" that runs but fails: its message comes back, and no partial library stays.
+      const badCompiler = `${dir}/bad-cc`;
+      await Deno.writeTextFile(
+        badCompiler,
+        '#!/bin/sh\n[ "$1" = --version ] && { echo "bad-cc 1.0"; exit 0; }\necho "boom: cannot compile" >&2\nexit 1\n',
+        { mode: 0o755 },
+      );
+      Deno.env.set("CC", badCompiler);
+      const failed = loadNativeKernels(`${dir}/cache`);
+      assert.ok(!failed.ok);
+      assert.match(failed.reason, /bad-cc failed on \/.*_native\.c: boom: cannot compile$/);
+      assert.deepEqual([...Deno.readDirSync(`${dir}/cache`)], []);
+      await Deno.remove(`${dir}/cache`);
+      await Deno.remove(badCompiler);
       Deno.env.set("CIFAR10_NATIVE", "0");
       assert.deepEqual(loadNativeKernels(dir), {
         ok: false,
