@@ -27,7 +27,7 @@ import {
   TEST_BATCH_FILE,
   TRAIN_BATCH_FILES,
 } from "../lib/data.ts";
-import { initBackend } from "../lib/backend.ts";
+import { initBackend, peakMemoryMiB } from "../lib/backend.ts";
 import { buildModel, type Model } from "../lib/model.ts";
 import { createRng, deriveSeed } from "../lib/random.ts";
 import { createOptimizer, crossEntropy, trainEpoch } from "../lib/training.ts";
@@ -120,18 +120,6 @@ export async function readFirstRecords(
     offset += part.count;
   }
   return { set: { images, labels, count }, synthetic };
-}
-
-/** Peak resident memory in MiB: VmHWM on Linux (as ru_maxrss), else the current RSS. */
-function peakRssMiB(): number {
-  try {
-    const status = Deno.readTextFileSync("/proc/self/status");
-    const kib = /VmHWM:\s*(\d+)\s*kB/.exec(status)?.[1];
-    if (kib !== undefined) return Number(kib) / 1024;
-  } catch {
-    // Not Linux.
-  }
-  return Deno.memoryUsage().rss / (1024 * 1024);
 }
 
 function medianOf(values: number[]): number {
@@ -289,7 +277,7 @@ export async function runOursBench(
       epoch.push(entry(batchSize, options.epochImages, samples));
     }
 
-    trainingPeakRssMiB = peakRssMiB();
+    trainingPeakRssMiB = peakMemoryMiB();
 
     // 4. (c) Inference on the test images, normalised once.
     const batches: tf.Tensor4D[] = [];
@@ -357,7 +345,7 @@ export async function runOursBench(
     trainStep,
     epoch,
     inference,
-    peakRssMiB: peakRssMiB(),
+    peakRssMiB: peakMemoryMiB(),
     trainingPeakRssMiB,
     wallSeconds: (performance.now() - started) / 1000,
   };

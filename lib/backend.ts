@@ -546,3 +546,25 @@ async function loadCpu(): Promise<LoadResult> {
   (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   return { ok: true, gpu: false, device: "JavaScript, 1 thread", threads: 1 };
 }
+
+/**
+ * Peak resident memory of this process so far, in MiB: VmHWM from /proc/self/status on Linux (the
+ * figure Python's `ru_maxrss` reports), else the current RSS.
+ *
+ * @returns MiB.
+ * @example
+ * ```ts
+ * import { peakMemoryMiB } from "./backend.ts";
+ * if (!(peakMemoryMiB() > 0)) throw new Error("no memory figure");
+ * ```
+ */
+export function peakMemoryMiB(): number {
+  try {
+    const status = Deno.readTextFileSync("/proc/self/status");
+    const kib = /VmHWM:\s*(\d+)\s*kB/.exec(status)?.[1];
+    if (kib !== undefined) return Number(kib) / 1024;
+  } catch {
+    // Not Linux, or no read permission.
+  }
+  return Deno.memoryUsage().rss / (1024 * 1024);
+}

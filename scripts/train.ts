@@ -31,7 +31,7 @@ import {
   parseArgs,
   type TrainConfig,
 } from "../lib/config.ts";
-import { describeBackend, initBackend } from "../lib/backend.ts";
+import { describeBackend, initBackend, peakMemoryMiB } from "../lib/backend.ts";
 import { loadCifar10, splitTrainValid, subsetImages } from "../lib/data.ts";
 import { progressText } from "../lib/display.ts";
 import { evaluateTest, formatTestReport } from "../lib/evaluation.ts";
@@ -359,6 +359,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     progress.clear();
   }
   if (result.message !== null) io.writeError(`${result.message}\n`);
+  io.writeError(`Peak memory while training (RSS): ${peakMemoryMiB().toFixed(0)} MiB\n`);
 
   // 5. Test the best model (not after Ctrl-C: the user asked to stop).
   if (result.stopReason !== "aborted" && result.bestEpoch !== null && test.count > 0) {

@@ -69,6 +69,8 @@ Deno.test("deno task train runs the whole pipeline on a tiny synthetic set and w
     assert.match(run.stdout, /Data: Synthetic shapes data set \(NOT CIFAR-10\)/);
     assert.match(run.stdout, /Images: 160 training, 40 validation, 60 test; batch size 40/);
     assert.match(run.stdout, /Note: trained on SYNTHETIC data, not CIFAR-10\./);
+    const peak = /Peak memory while training \(RSS\): (\d+) MiB/.exec(run.stderr);
+    assert.ok(peak !== null && Number(peak[1]) > 50, run.stderr);
 
     const [runName] = await listDir(out);
     assert.match(runName!, /^\d{8}-\d{6}-[0-9a-f]{6}$/);
