@@ -193,8 +193,22 @@ export async function saveCheckpoint(
   dir: string,
   options: SaveCheckpointOptions = {},
 ): Promise<SavedCheckpoint> {
-  const named = Object.entries(model.params).map(([name, tensor]) => ({ name, tensor }));
-  const { data, specs } = await tf.io.encodeWeights(named);
+  // The weights go to weights.bin one tensor at a time, in tfjs's layout (float32 values,
+  // concatenated in manifest order), without first concatenating them in memory.
+  const params = Object.entries(model.params);
+  for (const [name, tensor] of params) {
+    if (tensor.dtype !== "float32") {
+      throw new TypeError(
+        `Cannot save parameter "${name}": expected float32 values, found ${tensor.dtype}`,
+      );
+    }
+  }
+  const specs: tf.io.WeightsManifestEntry[] = params.map(([name, tensor]) => ({
+    name,
+    shape: [...tensor.shape],
+    dtype: "float32",
+  }));
+  const weightBytes = params.reduce((sum, [, tensor]) => sum + tensor.size * 4, 0);
   const modelJson: ModelJson = {
     format: CHECKPOINT_FORMAT,
     generatedBy: `TensorFlow.js tfjs-core v${tf.version_core}`,
@@ -212,7 +226,10 @@ export async function saveCheckpoint(
   const tmp = `${target}.tmp-${randomSuffix()}`;
   await Deno.mkdir(tmp);
   try {
-    await Deno.writeFile(`${tmp}/${WEIGHTS_BIN}`, new Uint8Array(data));
+    await writeFloatArrays(
+      `${tmp}/${WEIGHTS_BIN}`,
+      params.map(([, tensor]) => () => tensor.data() as Promise<Float32Array>),
+    );
     await Deno.writeTextFile(`${tmp}/${MODEL_JSON}`, JSON.stringify(modelJson, null, 2) + "\n");
     if (options.optimizer !== undefined) await writeOptimizerFiles(tmp, options.optimizer);
     // 2. Swap it in: a folder cannot be renamed over a non-empty one, so move the old one aside first.
@@ -228,7 +245,7 @@ export async function saveCheckpoint(
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw error;
   }
-  return { dir: target, weightBytes: data.byteLength };
+  return { dir: target, weightBytes };
 }
 
 /** What `optimizer.json` holds. */
@@ -241,14 +258,24 @@ interface OptimizerJson {
   slots: { name: string; shape: number[]; dtype: "float32" }[];
 }
 
-async function writeOptimizerFiles(dir: string, state: OptimizerState): Promise<void> {
-  const total = state.slots.reduce((sum, slot) => sum + slot.values.length, 0);
-  const values = new Float32Array(total);
-  let offset = 0;
-  for (const slot of state.slots) {
-    values.set(slot.values, offset);
-    offset += slot.values.length;
+/**
+ * Writes float32 arrays one after another into a new file, each fetched only when its turn comes
+ * (so a backend that copies on read holds one copy at a time).
+ */
+async function writeFloatArrays(
+  path: string,
+  parts: (() => Float32Array | Promise<Float32Array>)[],
+): Promise<void> {
+  using file = await Deno.open(path, { write: true, createNew: true });
+  for (const part of parts) {
+    const values = await part();
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    let written = 0;
+    while (written < bytes.length) written += await file.write(bytes.subarray(written));
   }
+}
+
+async function writeOptimizerFiles(dir: string, state: OptimizerState): Promise<void> {
   const manifest: OptimizerJson = {
     format: OPTIMIZER_FORMAT,
     className: state.className,
@@ -261,7 +288,7 @@ async function writeOptimizerFiles(dir: string, state: OptimizerState): Promise<
       dtype: "float32",
     })),
   };
-  await Deno.writeFile(`${dir}/${OPTIMIZER_BIN}`, new Uint8Array(values.buffer));
+  await writeFloatArrays(`${dir}/${OPTIMIZER_BIN}`, state.slots.map((slot) => () => slot.values));
   await Deno.writeTextFile(`${dir}/${OPTIMIZER_JSON}`, JSON.stringify(manifest, null, 2) + "\n");
 }
 

@@ -184,10 +184,13 @@ export async function getOptimizerState(
               `(its variables are ${[...parameterOf.keys()].join(", ")})`,
           );
         }
+        const values = await tensor.data() as Float32Array;
         return {
           name: `${parameter}${cut < 0 ? "" : name.slice(cut)}`,
           shape: [...tensor.shape],
-          values: Float32Array.from(await tensor.data() as Float32Array),
+          // A slot variable changes with the next step: copy it. A fresh tensor (the fused Adam
+          // hands out copies) is disposed below and its array is ours already.
+          values: tensor instanceof tf.Variable ? Float32Array.from(values) : values,
         };
       })),
     };
