@@ -44,9 +44,9 @@ const steps = Number(flags.steps), warmup = Number(flags.warmup);
 const profileSteps = Number(flags["profile-steps"]);
 const adamKinds = flags.adam === "both" ? ["fused", "tf"] : [flags.adam];
 for (const kind of adamKinds) {
-  if (kind !== "fused" && kind !== "tf") {
+  if (kind !== "fused" && kind !== "fused-js" && kind !== "tf") {
     throw new RangeError(
-      `Cannot run blas_bench: expected --adam fused, tf or both, found "${kind}"`,
+      `Cannot run blas_bench: expected --adam fused, fused-js, tf or both, found "${kind}"`,
     );
   }
 }
@@ -84,7 +84,11 @@ function trainStep(
 }
 
 function makeOptimizer(kind: string): tf.Optimizer {
-  return kind === "fused" ? new FusedAdamOptimizer(0.001) : tf.train.adam(0.001);
+  return kind === "fused"
+    ? new FusedAdamOptimizer(0.001)
+    : kind === "fused-js"
+    ? new FusedAdamOptimizer(0.001, { native: false })
+    : tf.train.adam(0.001);
 }
 
 // 1. Register: "blas" for timing, and a second copy whose kernels are wrapped with timers.
@@ -99,7 +103,13 @@ if (!registered.ok) {
 const baseline = flags["profile-baseline"];
 await registerBlasBackend(
   baseline
-    ? { name: "blas-profile", pointwiseKernels: false, recycleArrays: false, cacheColumns: false }
+    ? {
+      name: "blas-profile",
+      pointwiseKernels: false,
+      recycleArrays: false,
+      cacheColumns: false,
+      nativeKernels: false,
+    }
     : { name: "blas-profile" },
 );
 /** The current step's kernel calls in order: [kernel, wall ms, process CPU ms]. */
@@ -230,17 +240,35 @@ if (flags.levers) {
   }[] = [
     {
       label: "GEMM kernels only, tf.train.adam",
-      options: { pointwiseKernels: false, recycleArrays: false, cacheColumns: false },
+      options: {
+        pointwiseKernels: false,
+        recycleArrays: false,
+        cacheColumns: false,
+        nativeKernels: false,
+      },
       adam: "tf",
     },
     {
-      label: "+ element-wise/pool kernels",
-      options: { recycleArrays: false, cacheColumns: false },
+      label: "+ element-wise/pool kernels (JS)",
+      options: { recycleArrays: false, cacheColumns: false, nativeKernels: false },
       adam: "tf",
     },
-    { label: "+ array recycling", options: { cacheColumns: false }, adam: "tf" },
-    { label: "+ im2col reuse", options: {}, adam: "tf" },
-    { label: "+ fused Adam", options: {}, adam: "fused" },
+    {
+      label: "+ array recycling",
+      options: { cacheColumns: false, nativeKernels: false },
+      adam: "tf",
+    },
+    { label: "+ im2col reuse", options: { cacheColumns: true, nativeKernels: false }, adam: "tf" },
+    {
+      label: "+ fused Adam (JS)",
+      options: { cacheColumns: true, nativeKernels: false },
+      adam: "fused-js",
+    },
+    {
+      label: "+ native loops (C, OpenMP), no im2col reuse",
+      options: {},
+      adam: "fused",
+    },
   ];
   console.log(`\nlevers, batch ${batch}: ms per step (median, best, median process CPU)`);
   for (const [i, lever] of levers.entries()) {

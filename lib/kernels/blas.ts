@@ -52,8 +52,10 @@ export interface BlasBackendOptions {
   chunkElements?: number;
   /**
    * Keep each convolution's im2col matrix from a recorded forward pass for its filter gradient
-   * (memory: one matrix per convolution layer, 47 MB for the tutorial's model at batch 30).
-   * @default true
+   * (memory: one matrix per convolution layer, 47 MB for the tutorial's model at batch 30). It
+   * pays off with the JS im2col only: the native one rebuilds the matrices in the same time (a
+   * training step measured 72/63 ms without the cache vs 71/66 ms with it, and 50 MB less peak
+   * memory). @default true without the native kernels, false with them
    */
   cacheColumns?: boolean;
   /**
@@ -173,7 +175,7 @@ function register(options: BlasBackendOptions): BlasBackendResult {
   nativeByName.set(name, native);
   const kernelOptions: BlasKernelOptions = {
     chunkElements: options.chunkElements,
-    cacheColumns: options.cacheColumns,
+    cacheColumns: options.cacheColumns ?? native === null,
     native,
   };
   const overrides = new Map(
