@@ -20,6 +20,7 @@
  * Exit codes: 0 done, 1 failed (including a diverged loss), 2 bad arguments, 130 interrupted.
  * @module
  */
+import * as tf from "@tensorflow/tfjs-core";
 import {
   CONFIG_FIELDS,
   configOverridesFromEnv,
@@ -348,6 +349,12 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       onEpoch: (record) => {
         progress.clear();
         io.print(formatEpochLine(record));
+        // Growth across epochs would show here: both figures should stay flat after epoch 1.
+        io.writeError(
+          `Memory after epoch ${record.epoch}: RSS ${
+            (Deno.memoryUsage().rss / 2 ** 20).toFixed(0)
+          } MiB (peak ${peakMemoryMiB().toFixed(0)} MiB), ${tf.memory().numTensors} tensors\n`,
+        );
       },
       onSave: (event) => io.print(formatSavingLine(event.previousLoss, event.validLoss)),
     });
