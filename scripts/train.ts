@@ -387,6 +387,7 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
     io.print(`Continue with: deno task train --resume ${run.dir}`);
   }
   if (data.source.synthetic) io.print("Note: trained on SYNTHETIC data, not CIFAR-10.");
+  io.writeError(`Peak memory of the whole run (RSS): ${peakMemoryMiB().toFixed(0)} MiB\n`);
   return result.stopReason === "completed"
     ? 0
     : result.stopReason === "aborted"

@@ -72,6 +72,7 @@ Deno.test("deno task train runs the whole pipeline on a tiny synthetic set and w
     const peak = /Peak memory while training \(RSS\): (\d+) MiB/.exec(run.stderr);
     assert.ok(peak !== null && Number(peak[1]) > 50, run.stderr);
     assert.match(run.stderr, /Memory after epoch 1: RSS \d+ MiB \(peak \d+ MiB\), \d+ tensors/);
+    assert.match(run.stderr, /Peak memory of the whole run \(RSS\): \d+ MiB\n/);
 
     const [runName] = await listDir(out);
     assert.match(runName!, /^\d{8}-\d{6}-[0-9a-f]{6}$/);

@@ -156,47 +156,23 @@ static inline float apply(int32_t op, float a, float b) {
 void cifar_binary(int32_t op, const float *a, int64_t na, const float *b, int64_t nb, float *out,
                   int64_t n) {
   if (n == 0) return;
-  if (na == n && nb == n) {
-#define LOOP(OPR)                                                                                \
-  _Pragma("omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)")                       \
-  for (int64_t i = 0; i < n; i++) out[i] = a[i] OPR b[i];
-    switch (op) {
-    case 0: LOOP(+) break;
-    case 1: LOOP(-) break;
-    case 2: LOOP(*) break;
-    default: LOOP(/) break;
-    }
-#undef LOOP
-    return;
-  }
-  if (nb == 1) {
-    const float y = b[0];
-#define LOOP(OPR)                                                                                \
-  _Pragma("omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)")                       \
-  for (int64_t i = 0; i < n; i++) out[i] = a[i] OPR y;
-    switch (op) {
-    case 0: LOOP(+) break;
-    case 1: LOOP(-) break;
-    case 2: LOOP(*) break;
-    default: LOOP(/) break;
-    }
-#undef LOOP
-    return;
-  }
-  if (na == 1) {
-    const float y = a[0];
-#define LOOP(OPR)                                                                                \
-  _Pragma("omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)")                       \
-  for (int64_t i = 0; i < n; i++) out[i] = y OPR b[i];
-    switch (op) {
-    case 0: LOOP(+) break;
-    case 1: LOOP(-) break;
-    case 2: LOOP(*) break;
-    default: LOOP(/) break;
-    }
-#undef LOOP
-    return;
-  }
+  /* Each case gets its own loop, so that the inner loops stay trivial and vectorise. */
+#define EACH(EXPR) \
+  _Pragma("omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)") \
+  for (int64_t i = 0; i < n; i++) out[i] = EXPR;
+#define EACH_OP(A, B) \
+  switch (op) { \
+  case 0: EACH((A) + (B)) break; \
+  case 1: EACH((A) - (B)) break; \
+  case 2: EACH((A) * (B)) break; \
+  default: EACH((A) / (B)) break; \
+  } \
+  return;
+  if (na == n && nb == n) { EACH_OP(a[i], b[i]) }
+  if (nb == 1) { const float y = b[0]; EACH_OP(a[i], y) }
+  if (na == 1) { const float x = a[0]; EACH_OP(x, b[i]) }
+#undef EACH_OP
+#undef EACH
   /* One operand repeats every `period` values. */
   const int64_t period = na == n ? nb : na, blocks = n / period;
 #pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
