@@ -13,7 +13,7 @@ import { THREAD_ENV_DEFAULTS } from "../lib/kernels/_native_ffi.ts";
 import { withTempDir } from "./_util.ts";
 import { blasCandidates, openBlas } from "../lib/kernels/_blas_ffi.ts";
 import { im2col } from "../lib/kernels/_blas_kernels.ts";
-import { BlasBackend } from "../lib/kernels/_blas_memory.ts";
+import { ArrayPool, BlasBackend } from "../lib/kernels/_blas_memory.ts";
 import { registerTrainingGradients } from "../lib/_gradients.ts";
 import { createRng } from "../lib/random.ts";
 import { buildModel } from "../lib/model.ts";
@@ -1051,4 +1051,25 @@ Deno.test({
     model.dispose();
     assert.equal(tf.memory().numTensors, before, "inference leaked tensors");
   },
+});
+
+Deno.test("ArrayPool drops the arrays freed longest ago when it is full", () => {
+  const pool = new ArrayPool(1200); // three arrays of 100 float32 values
+  const [a, b, c] = [pool.take(100), pool.take(100), pool.take(100)];
+  const small = pool.take(50), huge = pool.take(400);
+  for (const array of [a, b, c, small, huge]) pool.track(array);
+  for (const array of [a, b, c]) pool.untrack(array);
+  assert.equal(pool.freeBytes, 1200);
+  pool.untrack(huge); // larger than the whole pool: left to the garbage collector
+  assert.equal(pool.freeBytes, 1200);
+  pool.untrack(small); // needs 200 bytes: `a`, freed first, goes
+  assert.equal(pool.freeBytes, 1000);
+  // The pool hands back the same memory (a new view of the freed buffer).
+  assert.equal(pool.take(50).buffer, small.buffer);
+  assert.equal(pool.take(100).buffer, c.buffer);
+  assert.equal(pool.take(100).buffer, b.buffer);
+  const allocatedBefore = pool.allocated;
+  assert.notEqual(pool.take(100).buffer, a.buffer);
+  assert.equal(pool.allocated, allocatedBefore + 1);
+  assert.equal(pool.freeBytes, 0);
 });

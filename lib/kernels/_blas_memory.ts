@@ -18,12 +18,18 @@
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { BackendValues, DataId, DataType } from "@tensorflow/tfjs-core";
 
-/** Pooled bytes kept at most, beyond which disposed arrays are left to the garbage collector. */
+/**
+ * Pooled bytes kept at most. Beyond it the arrays freed longest ago go to the garbage collector
+ * first: they are the sizes a loop stopped using (another batch size, the test pass after
+ * training), while the sizes of the current loop come back every step.
+ */
 const DEFAULT_POOL_BYTES = 512 * 1024 * 1024;
 
 /** Free arrays by length, plus the bookkeeping that decides when an array may be reused. */
 export class ArrayPool {
   #free = new Map<number, Float32Array[]>();
+  /** The same free arrays, freed longest ago first. */
+  #age = new Set<Float32Array>();
   #freeBytes = 0;
   readonly maxBytes: number;
   /** Buffers this pool allocated. */
@@ -45,6 +51,7 @@ export class ArrayPool {
     const list = this.#free.get(length);
     const array = list?.pop();
     if (array !== undefined) {
+      this.#age.delete(array);
       this.#freeBytes -= array.byteLength;
       this.reused++;
       return array;
@@ -86,13 +93,15 @@ export class ArrayPool {
     if (!this.#owned.has(buffer) || this.#exposed.has(buffer)) return;
     // Recycle the whole array the pool made, whichever view of it this entry held.
     const array = new Float32Array(buffer);
-    if (this.#freeBytes + array.byteLength > this.maxBytes) return;
+    if (array.byteLength > this.maxBytes) return;
+    while (this.#freeBytes + array.byteLength > this.maxBytes) this.#evictOldest();
     let list = this.#free.get(array.length);
     if (list === undefined) {
       list = [];
       this.#free.set(array.length, list);
     }
     list.push(array);
+    this.#age.add(array);
     this.#freeBytes += array.byteLength;
   }
 
@@ -104,7 +113,19 @@ export class ArrayPool {
   /** Drops every free array. */
   clear() {
     this.#free.clear();
+    this.#age.clear();
     this.#freeBytes = 0;
+  }
+
+  /** Drops the free array freed longest ago. */
+  #evictOldest() {
+    const oldest = this.#age.values().next().value;
+    if (oldest === undefined) return;
+    this.#age.delete(oldest);
+    const list = this.#free.get(oldest.length)!;
+    list.splice(list.indexOf(oldest), 1);
+    if (list.length === 0) this.#free.delete(oldest.length);
+    this.#freeBytes -= oldest.byteLength;
   }
 }
 
