@@ -843,7 +843,7 @@ Deno.test("FusedAdamOptimizer round-trips its state through getWeights/setWeight
 Deno.test({
   name: "the native kernels build and load wherever a C compiler runs",
   ignore: !available,
-  fn: () => {
+  fn: async () => {
     if (!compilerRuns()) {
       console.warn("blas_test: no C compiler here; the JS loops run instead");
       assert.ok(!native.ok);
@@ -857,6 +857,15 @@ Deno.test({
       registration.ok ? registration.device : "",
       /element-wise loops native \(\d+ threads\)/,
     );
+    // A build into a fresh folder removes libraries of older sources, and nothing else.
+    await withTempDir(async (dir) => {
+      await Deno.writeTextFile(`${dir}/cifar10_kernels-0123456789abcdef.so`, "an older build");
+      await Deno.writeTextFile(`${dir}/notes.txt`, "not ours");
+      const fresh = loadNativeKernels(dir);
+      assert.ok(fresh.ok, fresh.ok ? "" : fresh.reason);
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+      assert.deepEqual(names, [fresh.kernels.path.split("/").pop()!, "notes.txt"].sort());
+    });
     // Threads sleep right after each call instead of spinning against one another.
     for (const [name, value] of Object.entries(THREAD_ENV_DEFAULTS)) {
       assert.ok(Deno.env.get(name) !== undefined, `${name} is unset (default ${value})`);

@@ -376,6 +376,13 @@ function build(cacheDir: string): { ok: true; path: string } | { ok: false; reas
     return { ok: false, reason: `${compiler} failed on ${sourcePath}: ${stderr}` };
   }
   Deno.renameSync(temp, path);
+  // Libraries of earlier sources are never loaded again (a process that has one open keeps it
+  // mapped after the unlink).
+  for (const entry of Deno.readDirSync(cacheDir)) {
+    const stale = /^cifar10_kernels-[0-9a-f]{16}\.so$/.test(entry.name) &&
+      `${cacheDir}/${entry.name}` !== path;
+    if (stale) Deno.removeSync(`${cacheDir}/${entry.name}`);
+  }
   return { ok: true, path };
 }
 
