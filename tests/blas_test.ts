@@ -272,6 +272,20 @@ Deno.test("registerBlasBackend() without --allow-ffi reports the missing permiss
   });
 });
 
+/** Both gradient kernels of a convolution case, run directly. */
+function convGradients(c: ConvCase, x: tf.Tensor, filter: tf.Tensor, dy: tf.Tensor) {
+  const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC", dimRoundingMode: undefined };
+  const dFilter = tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+    ...attrs,
+    filterShape: filter.shape,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter }, {
+    ...attrs,
+    inputShape: x.shape,
+  } as unknown as tf.NamedAttrMap) as tf.Tensor;
+  return { dFilter, dx };
+}
+
 Deno.test({
   name: "Conv2D, Conv2DBackpropFilter and Conv2DBackpropInput match the cpu kernels",
   ignore,
@@ -281,20 +295,7 @@ Deno.test({
         await assertClose(
           () => {
             const { x, filter, y, dy } = convTensors(c, 100 + 10 * i);
-            const attrs = {
-              strides: c.stride,
-              pad: c.pad,
-              dataFormat: "NHWC",
-              dimRoundingMode: undefined,
-            };
-            const dFilter = tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
-              ...attrs,
-              filterShape: filter.shape,
-            } as unknown as tf.NamedAttrMap) as tf.Tensor;
-            const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter }, {
-              ...attrs,
-              inputShape: x.shape,
-            } as unknown as tf.NamedAttrMap) as tf.Tensor;
+            const { dFilter, dx } = convGradients(c, x, filter, dy);
             return [y, dFilter, dx];
           },
           convName(c),
@@ -976,15 +977,7 @@ Deno.test({
       await t.step(`convolutions ${convName(c)}`, () =>
         run(() => {
           const { x, filter, y, dy } = convTensors(c, 910 + 10 * i);
-          const attrs = { strides: c.stride, pad: c.pad, dataFormat: "NHWC" };
-          const dx = tf.engine().runKernel("Conv2DBackpropInput", { dy, filter }, {
-            ...attrs,
-            inputShape: x.shape,
-          } as unknown as tf.NamedAttrMap) as tf.Tensor;
-          const dFilter = tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
-            ...attrs,
-            filterShape: filter.shape,
-          } as unknown as tf.NamedAttrMap) as tf.Tensor;
+          const { dFilter, dx } = convGradients(c, x, filter, dy);
           const bias = tf.tensor1d(randomValues(c.cout, 919 + i));
           const fused = tf.fused.conv2d({
             x: x as tf.Tensor4D,

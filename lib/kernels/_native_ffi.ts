@@ -9,6 +9,7 @@
  */
 
 import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
 
 /**
  * Environment variable: `0` (or off/false/no) turns the native kernels off; `1` (or on/true/yes,
@@ -206,27 +207,26 @@ function wrap(symbols: NativeSymbols, path: string): NativeKernels {
   const conv = new Int32Array(11);
   const pool = new Int32Array(6);
   const acc = { array: new Float64Array(0) };
+  // The geometry goes over as one int32 array, in _native.c's order.
   const setConv = (info: ConvGeometry) => {
-    conv[0] = info.inHeight;
-    conv[1] = info.inWidth;
-    conv[2] = info.inChannels;
-    conv[3] = info.outHeight;
-    conv[4] = info.outWidth;
-    conv[5] = info.strideHeight;
-    conv[6] = info.strideWidth;
-    conv[7] = info.padInfo.top;
-    conv[8] = info.padInfo.left;
-    conv[9] = info.filterHeight;
-    conv[10] = info.filterWidth;
+    conv.set([
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+      info.filterHeight,
+      info.filterWidth,
+    ]);
     return conv;
   };
   const setPool = (info: PoolGeometry) => {
-    pool[0] = info.batchSize;
-    pool[1] = info.inHeight;
-    pool[2] = info.inWidth;
-    pool[3] = info.inChannels;
-    pool[4] = info.outHeight;
-    pool[5] = info.outWidth;
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+    pool.set([batchSize, inHeight, inWidth, inChannels, outHeight, outWidth]);
     return pool;
   };
   return {
@@ -358,7 +358,7 @@ function build(cacheDir: string): { ok: true; path: string } | { ok: false; reas
   }
   Deno.mkdirSync(cacheDir, { recursive: true });
   const temp = `${path}.${Deno.pid}.tmp`;
-  const sourcePath = SOURCE_URL.pathname;
+  const sourcePath = fileURLToPath(SOURCE_URL);
   const result = new Deno.Command(compiler, {
     args: [...FLAGS, "-o", temp, sourcePath, "-lm"],
     stdout: "piped",
@@ -397,7 +397,7 @@ let cached: NativeKernelsResult | null = null;
  */
 export function loadNativeKernels(cacheDir?: string): NativeKernelsResult {
   if (cached !== null && cacheDir === undefined) return cached;
-  const result = load(cacheDir ?? decodeURIComponent(DEFAULT_CACHE_URL.pathname));
+  const result = load(cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL));
   if (cacheDir === undefined) cached = result;
   return result;
 }
