@@ -397,7 +397,7 @@ let cached: NativeKernelsResult | null = null;
  */
 export function loadNativeKernels(cacheDir?: string): NativeKernelsResult {
   if (cached !== null && cacheDir === undefined) return cached;
-  const result = load(cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL));
+  const result = load(cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL).replace(/\/$/, ""));
   if (cacheDir === undefined) cached = result;
   return result;
 }
