@@ -10,6 +10,7 @@
  * deno run -A bench/blas_bench.ts --batch 30 --steps 12 --pytorch
  * deno run -A bench/blas_bench.ts --adam both --threads 1
  * deno run -A bench/blas_bench.ts --batch 30 --levers    # each optimisation switched on in turn
+ * deno run -A bench/blas_bench.ts --batch 30 --gemm      # only the bare sgemm calls of one step
  * deno run -A bench/blas_bench.ts --profile-baseline     # profile with GEMM kernels only, tf.train.adam
  * ```
  * @module
@@ -19,6 +20,7 @@ import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { FusedAdamOptimizer, getBlasThreads, registerBlasBackend } from "../lib/kernels/blas.ts";
+import { openBlas } from "../lib/kernels/_blas_ffi.ts";
 import { makeConfig } from "../lib/config.ts";
 import { buildModel, type Model } from "../lib/model.ts";
 import { crossEntropy } from "../lib/training.ts";
@@ -35,6 +37,7 @@ const { values: flags } = parseArgs({
     "profile-steps": { type: "string", default: "5" },
     pytorch: { type: "boolean", default: false },
     levers: { type: "boolean", default: false },
+    gemm: { type: "boolean", default: false },
     "profile-baseline": { type: "boolean", default: false },
   },
 });
@@ -49,6 +52,124 @@ for (const kind of adamKinds) {
       `Cannot run blas_bench: expected --adam fused, fused-js, tf or both, found "${kind}"`,
     );
   }
+}
+
+if (flags.gemm) {
+  // The floor under a step: only OpenBLAS's products, on random operands, no im2col, no tfjs.
+  const opened = openBlas();
+  if (!opened.ok) {
+    console.error(`blas_bench: ${opened.reason}`);
+    Deno.exit(1);
+  }
+  const blas = opened.library;
+  if (flags.threads) blas.setThreads(Number(flags.threads));
+  const rng = createRng(7);
+  for (const batch of batchSizes) {
+    console.log(
+      `\nbare sgemm calls of one training step, batch ${batch} (median of 15 calls each)`,
+    );
+    let totalMs = 0, totalFlop = 0;
+    for (const shape of stepGemmShapes(batch)) {
+      const { transA, transB, m, n, k } = shape;
+      const a = Float32Array.from({ length: m * k }, () => rng.uniform(-1, 1));
+      const b = Float32Array.from({ length: k * n }, () => rng.uniform(-1, 1));
+      const c = new Float32Array(m * n);
+      const times: number[] = [];
+      for (let i = 0; i < 16; i++) {
+        const t0 = performance.now();
+        blas.sgemm(transA, transB, m, n, k, 1, a, transA ? m : k, b, transB ? k : n, 0, c, n);
+        if (i > 0) times.push(performance.now() - t0);
+      }
+      const ms = median(times), flop = 2 * m * n * k;
+      totalMs += ms;
+      totalFlop += flop;
+      console.log(
+        `${shape.name.padEnd(20)} ${`${m}×${n}×${k}`.padEnd(16)} ${ms.toFixed(2).padStart(7)} ms ` +
+          `${(flop / ms / 1e6).toFixed(0).padStart(4)} GFLOP/s`,
+      );
+    }
+    console.log(
+      `${"all".padEnd(37)} ${totalMs.toFixed(1).padStart(7)} ms ` +
+        `${(totalFlop / totalMs / 1e6).toFixed(0).padStart(4)} GFLOP/s`,
+    );
+  }
+  Deno.exit(0);
+}
+
+/** One `sgemm` call of a training step: C[m×n] = op(A)·op(B) with inner size k. */
+interface GemmShape {
+  name: string;
+  transA: boolean;
+  transB: boolean;
+  m: number;
+  n: number;
+  k: number;
+}
+
+/**
+ * The matrix products of one training step of the tutorial's model on the "blas" backend, as
+ * im2col makes them: per convolution the forward product, the input gradient (not for the first
+ * layer) and the filter gradient; per dense layer the same three.
+ */
+function stepGemmShapes(batch: number): GemmShape[] {
+  const config = makeConfig();
+  const shapes: GemmShape[] = [];
+  let size = 32, channels = 3;
+  config.convChannels.forEach((out, i) => {
+    const rows = batch * size * size, k = 9 * channels, name = `conv${i + 1}`;
+    shapes.push({ name: `${name} forward`, transA: false, transB: false, m: rows, n: out, k });
+    if (i > 0) {
+      shapes.push({
+        name: `${name} input grad`,
+        transA: false,
+        transB: true,
+        m: rows,
+        n: k,
+        k: out,
+      });
+    }
+    shapes.push({
+      name: `${name} filter grad`,
+      transA: true,
+      transB: false,
+      m: k,
+      n: out,
+      k: rows,
+    });
+    channels = out;
+    if ((i + 1) % config.poolEvery === 0) size /= 2;
+  });
+  const dense: [string, number, number][] = [
+    ["fc1", size * size * channels, config.hiddenUnits],
+    ["fc2", config.hiddenUnits, 10],
+  ];
+  for (const [name, inputs, outputs] of dense) {
+    shapes.push({
+      name: `${name} forward`,
+      transA: false,
+      transB: false,
+      m: batch,
+      n: outputs,
+      k: inputs,
+    });
+    shapes.push({
+      name: `${name} input grad`,
+      transA: false,
+      transB: true,
+      m: batch,
+      n: inputs,
+      k: outputs,
+    });
+    shapes.push({
+      name: `${name} weight grad`,
+      transA: true,
+      transB: false,
+      m: inputs,
+      n: outputs,
+      k: batch,
+    });
+  }
+  return shapes;
 }
 
 function median(values: number[]): number {
