@@ -493,3 +493,34 @@ Deno.test("bench/ours.ts prints the shared JSON shape on synthetic data", async 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("bench:blas --gemm times every product of a training step at the model's shapes", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      new URL("../bench/blas_bench.ts", import.meta.url).pathname,
+      "--batch",
+      "2",
+      "--gemm",
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    // Only a machine without OpenBLAS may fail here, and it must say so.
+    assert.match(new TextDecoder().decode(out.stderr), /Cannot load OpenBLAS/);
+    return;
+  }
+  const rows = stdout.split("\n").filter((line) => / ms /.test(line));
+  // 4 convolutions × 3 products, less the first layer's input gradient, + 2 dense layers × 3.
+  assert.equal(rows.length, 17 + 1, stdout);
+  const shapeOf = (name: string) => rows.find((r) => r.startsWith(name))!.split(/\s{2,}/)[1];
+  assert.equal(shapeOf("conv1 forward"), "2048×16×27");
+  assert.equal(shapeOf("conv4 input grad"), "512×576×128");
+  assert.equal(shapeOf("conv4 filter grad"), "576×128×512");
+  assert.equal(shapeOf("fc1 weight grad"), "8192×500×2");
+  assert.ok(!rows.some((r) => r.startsWith("conv1 input grad")));
+  assert.match(rows.at(-1)!, /^all\s+\d+\.\d ms\s+\d+ GFLOP\/s$/);
+});
