@@ -587,7 +587,7 @@ def positive_int(text):
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("mode", choices=["train", "bench"])
+    parser.add_argument("mode", choices=["train", "bench", "profile"])
     parser.add_argument("--data", help="folder holding cifar-10-batches-bin/ (or the .bin files), "
                         "or the cifar-10-binary.tar.gz archive")
     parser.add_argument("--synthetic", action="store_true",
@@ -617,11 +617,39 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
+def run_profile(args):
+    """Where one training step's time goes in PyTorch: torch.profiler's per-operator table (self
+    CPU time summed over --steps steps, after --warmup), on random inputs of --batch-size."""
+    from torch.profiler import profile
+
+    seed_everything(args.seed)
+    model, criterion, optimizer = build(args)
+    model.train()
+    data_batch = torch.randn(args.batch_size, 3, 32, 32)
+    target = torch.randint(0, 10, (args.batch_size,))
+
+    def step():
+        optimizer.zero_grad()
+        criterion(model(data_batch), target).backward()
+        optimizer.step()
+
+    for _ in range(args.warmup):
+        step()
+    with profile() as prof:
+        for _ in range(args.steps):
+            step()
+    print("PyTorch %s, %d thread(s), batch %d: self CPU time over %d steps (divide by %d for one)"
+          % (torch.__version__, torch.get_num_threads(), args.batch_size, args.steps, args.steps))
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
+
+
 def main(argv):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.mode == "train":
         run_train(args)
+    elif args.mode == "profile":
+        run_profile(args)
     else:
         run_bench(args)
 

@@ -524,3 +524,20 @@ Deno.test("bench:blas --gemm times every product of a training step at the model
   assert.ok(!rows.some((r) => r.startsWith("conv1 input grad")));
   assert.match(rows.at(-1)!, /^all\s+\d+\.\d ms\s+\d+ GFLOP\/s$/);
 });
+
+Deno.test({
+  name: "pytorch_tutorial.py profile prints torch.profiler's per-operator table",
+  ignore: !(await hasTorch()),
+  fn: async () => {
+    const out = await new Deno.Command(PYTHON, {
+      args: [SCRIPT, "profile", "--batch-size", "2", "--warmup", "0", "--steps", "1"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    assert.match(stdout, /^PyTorch \S+, 2 thread\(s\), batch 2: self CPU time over 1 steps/);
+    assert.match(stdout, /aten::\w*convolution/);
+    assert.match(stdout, /Self CPU time total/);
+  },
+});
