@@ -281,14 +281,31 @@ export function dilateInto(src: Float32Array, dst: Float32Array, options: Dilate
  * ```
  */
 export function conv2dFilterGrad(x: Float32Array, dy: Float32Array, g: ConvGeometry): Float32Array {
+  return windowUpdates(x, dy, g, "filter");
+}
+
+/**
+ * The loop both direct convolution kernels share: for every output pixel and every input value
+ * `v` its window covers (zeros skipped), a rank-1 update over output channels. Into `"output"`:
+ * `y[pixel] += v · w[tap]` (the forward pass, `other` = filter); into `"filter"`:
+ * `dw[tap] += v · dy[pixel]` (the filter gradient, `other` = output gradient). Accumulates in
+ * float64, in the same order either way.
+ */
+function windowUpdates(
+  x: Float32Array,
+  other: Float32Array,
+  g: ConvGeometry,
+  into: "output" | "filter",
+): Float32Array {
   const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
   const { outChannels: O, filterHeight: KH, filterWidth: KW } = g;
   const { strideHeight: SH, strideWidth: SW, padTop: PT, padLeft: PL } = g;
-  const acc = new Float64Array(KH * KW * C * O);
+  const toFilter = into === "filter";
+  const acc = new Float64Array(toFilter ? KH * KW * C * O : g.batch * OH * OW * O);
   for (let b = 0; b < g.batch; b++) {
     for (let oh = 0; oh < OH; oh++) {
       for (let ow = 0; ow < OW; ow++) {
-        const dyOff = ((b * OH + oh) * OW + ow) * O;
+        const pixelOff = ((b * OH + oh) * OW + ow) * O;
         for (let kh = 0; kh < KH; kh++) {
           const ih = oh * SH - PT + kh;
           if (ih < 0 || ih >= H) continue;
@@ -296,11 +313,12 @@ export function conv2dFilterGrad(x: Float32Array, dy: Float32Array, g: ConvGeome
             const iw = ow * SW - PL + kw;
             if (iw < 0 || iw >= W) continue;
             const xOff = ((b * H + ih) * W + iw) * C;
-            let wOff = (kh * KW + kw) * C * O;
-            for (let c = 0; c < C; c++, wOff += O) {
-              const xv = x[xOff + c]!;
-              if (xv === 0) continue;
-              for (let o = 0; o < O; o++) acc[wOff + o]! += xv * dy[dyOff + o]!;
+            let tapOff = (kh * KW + kw) * C * O;
+            for (let c = 0; c < C; c++, tapOff += O) {
+              const v = x[xOff + c]!;
+              if (v === 0) continue;
+              const to = toFilter ? tapOff : pixelOff, from = toFilter ? pixelOff : tapOff;
+              for (let o = 0; o < O; o++) acc[to + o]! += v * other[from + o]!;
             }
           }
         }
@@ -397,33 +415,7 @@ export function conv2dInputGrad(dy: Float32Array, w: Float32Array, g: ConvGeomet
  * ```
  */
 export function conv2dForward(x: Float32Array, w: Float32Array, g: ConvGeometry): Float32Array {
-  const { inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = g;
-  const { outChannels: O, filterHeight: KH, filterWidth: KW } = g;
-  const { strideHeight: SH, strideWidth: SW, padTop: PT, padLeft: PL } = g;
-  const acc = new Float64Array(g.batch * OH * OW * O);
-  for (let b = 0; b < g.batch; b++) {
-    for (let oh = 0; oh < OH; oh++) {
-      for (let ow = 0; ow < OW; ow++) {
-        const yOff = ((b * OH + oh) * OW + ow) * O;
-        for (let kh = 0; kh < KH; kh++) {
-          const ih = oh * SH - PT + kh;
-          if (ih < 0 || ih >= H) continue;
-          for (let kw = 0; kw < KW; kw++) {
-            const iw = ow * SW - PL + kw;
-            if (iw < 0 || iw >= W) continue;
-            const xOff = ((b * H + ih) * W + iw) * C;
-            let wOff = (kh * KW + kw) * C * O;
-            for (let c = 0; c < C; c++, wOff += O) {
-              const v = x[xOff + c]!;
-              if (v === 0) continue;
-              for (let o = 0; o < O; o++) acc[yOff + o]! += v * w[wOff + o]!;
-            }
-          }
-        }
-      }
-    }
-  }
-  return Float32Array.from(acc);
+  return windowUpdates(x, w, g, "output");
 }
 
 /** Floats of the right factor kept hot in cache while every row of the left one streams by. */
