@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withTempDir } from "./_util.ts";
 import {
   type BenchResult,
   DEFAULT_BENCH_OPTIONS,
@@ -337,45 +338,47 @@ Deno.test("runSide() reports a failing side with its command and exit code", asy
   assert.deepEqual(await runSide(echo, "ours"), good);
 });
 
+/**
+ * Runs one side of the bench on a tiny synthetic data set (batches 4 and 8, 2 repeats of 2 steps,
+ * a 12-image epoch, 10 test images) and checks the result has the shared shape and sane figures.
+ */
+async function assertTinyBenchRun(side: "ours" | "pytorch", extraArgs: string[] = []) {
+  await withTempDir(async (dir) => {
+    await writeSyntheticData(dir, { recordsPerFile: 40 });
+    const options = {
+      ...DEFAULT_BENCH_OPTIONS,
+      batchSizes: [4, 8],
+      warmup: 1,
+      steps: 2,
+      repeats: 2,
+      epochImages: 12,
+      inferenceImages: 10,
+      inferenceBatchSize: 4,
+    };
+    const result = await runSide([...sideCommand(side, dir, options), ...extraArgs], side);
+    assert.equal(result.data.synthetic, true);
+    assert.equal(result.data.testImages, 10);
+    assert.deepEqual(result.settings.batchSizes, [4, 8]);
+    assert.deepEqual(result.trainStep.map((t) => [t.batchSize, t.images, t.samples.length]), [
+      [4, 8, 2],
+      [8, 16, 2],
+    ]);
+    assert.deepEqual(result.epoch.map((t) => [t.batchSize, t.images]), [[4, 12], [8, 12]]);
+    assert.equal(result.inference.images, 10);
+    assert.equal(result.inference.imagesPerSecond, median(result.inference.samples));
+    assert.equal(result.threads, 2);
+    assert.ok(result.peakRssMiB > 50 && result.peakRssMiB < 8192, `${result.peakRssMiB}`);
+    assert.ok(
+      result.trainingPeakRssMiB > 50 && result.trainingPeakRssMiB <= result.peakRssMiB,
+      `${result.trainingPeakRssMiB} vs ${result.peakRssMiB}`,
+    );
+  });
+}
+
 Deno.test({
   name: "pytorch_tutorial.py bench prints the shared JSON shape on synthetic data",
   ignore: !(await hasTorch()),
-  async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      await writeSyntheticData(dir, { recordsPerFile: 40 });
-      const options = {
-        ...DEFAULT_BENCH_OPTIONS,
-        batchSizes: [4, 8],
-        warmup: 1,
-        steps: 2,
-        repeats: 2,
-        epochImages: 12,
-        inferenceImages: 10,
-        inferenceBatchSize: 4,
-      };
-      const command = sideCommand("pytorch", dir, options);
-      const result = await runSide([...command, "--quiet"], "pytorch");
-      assert.equal(result.data.synthetic, true);
-      assert.equal(result.data.testImages, 10);
-      assert.deepEqual(result.settings.batchSizes, [4, 8]);
-      assert.deepEqual(result.trainStep.map((t) => [t.batchSize, t.images, t.samples.length]), [
-        [4, 8, 2],
-        [8, 16, 2],
-      ]);
-      assert.deepEqual(result.epoch.map((t) => [t.batchSize, t.images]), [[4, 12], [8, 12]]);
-      assert.equal(result.inference.images, 10);
-      assert.equal(result.inference.imagesPerSecond, median(result.inference.samples));
-      assert.equal(result.threads, 2);
-      assert.ok(result.peakRssMiB > 50 && result.peakRssMiB < 8192, `${result.peakRssMiB}`);
-      assert.ok(
-        result.trainingPeakRssMiB > 50 && result.trainingPeakRssMiB <= result.peakRssMiB,
-        `${result.trainingPeakRssMiB} vs ${result.peakRssMiB}`,
-      );
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
-  },
+  fn: () => assertTinyBenchRun("pytorch", ["--quiet"]),
 });
 
 Deno.test({
@@ -460,39 +463,8 @@ Deno.test({
   },
 });
 
-Deno.test("bench/ours.ts prints the shared JSON shape on synthetic data", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await writeSyntheticData(dir, { recordsPerFile: 40 });
-    const options = {
-      ...DEFAULT_BENCH_OPTIONS,
-      batchSizes: [4, 8],
-      warmup: 1,
-      steps: 2,
-      repeats: 2,
-      epochImages: 12,
-      inferenceImages: 10,
-      inferenceBatchSize: 4,
-    };
-    const result = await runSide(sideCommand("ours", dir, options), "ours");
-    assert.equal(result.data.synthetic, true);
-    assert.equal(result.data.testImages, 10);
-    assert.deepEqual(result.trainStep.map((t) => [t.batchSize, t.images, t.samples.length]), [
-      [4, 8, 2],
-      [8, 16, 2],
-    ]);
-    assert.deepEqual(result.epoch.map((t) => [t.batchSize, t.images]), [[4, 12], [8, 12]]);
-    assert.equal(result.inference.images, 10);
-    assert.equal(result.inference.imagesPerSecond, median(result.inference.samples));
-    assert.ok(result.peakRssMiB > 50 && result.peakRssMiB < 8192, `${result.peakRssMiB}`);
-    assert.ok(
-      result.trainingPeakRssMiB > 50 && result.trainingPeakRssMiB <= result.peakRssMiB,
-      `${result.trainingPeakRssMiB} vs ${result.peakRssMiB}`,
-    );
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-});
+Deno.test("bench/ours.ts prints the shared JSON shape on synthetic data", () =>
+  assertTinyBenchRun("ours"));
 
 Deno.test("bench:blas --gemm times every product of a training step at the model's shapes", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
