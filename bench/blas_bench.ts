@@ -11,6 +11,7 @@
  * deno run -A bench/blas_bench.ts --adam both --threads 1
  * deno run -A bench/blas_bench.ts --batch 30 --levers    # each optimisation switched on in turn
  * deno run -A bench/blas_bench.ts --batch 30 --gemm      # only the bare sgemm calls of one step
+ * deno run -A bench/blas_bench.ts --batch 30 --conv      # each convolution: direct vs im2col
  * deno run -A bench/blas_bench.ts --profile-baseline     # profile with GEMM kernels only, tf.train.adam
  * ```
  * @module
@@ -19,7 +20,12 @@ import { parseArgs } from "node:util";
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { FusedAdamOptimizer, getBlasThreads, registerBlasBackend } from "../lib/kernels/blas.ts";
+import {
+  BLAS_BACKEND_NAME,
+  FusedAdamOptimizer,
+  getBlasThreads,
+  registerBlasBackend,
+} from "../lib/kernels/blas.ts";
 import { openBlas } from "../lib/kernels/_blas_ffi.ts";
 import { makeConfig } from "../lib/config.ts";
 import { buildModel, type Model } from "../lib/model.ts";
@@ -38,6 +44,7 @@ const { values: flags } = parseArgs({
     pytorch: { type: "boolean", default: false },
     levers: { type: "boolean", default: false },
     gemm: { type: "boolean", default: false },
+    conv: { type: "boolean", default: false },
     "profile-baseline": { type: "boolean", default: false },
   },
 });
@@ -94,6 +101,136 @@ if (flags.gemm) {
     );
   }
   Deno.exit(0);
+}
+
+if (flags.conv) {
+  // Each convolution kernel of a step, run by tfjs on two registrations that differ only in the
+  // convolution algorithm: native direct loops vs im2col + sgemm. Calls alternate between the
+  // two, so that machine load hits both alike.
+  const direct = await registerBlasBackend();
+  const im2colName = "blas-im2col";
+  const im2col = await registerBlasBackend({ name: im2colName, directConvolutions: false });
+  if (!direct.ok || !im2col.ok) {
+    console.error(`blas_bench: ${direct.ok ? (im2col.ok ? "" : im2col.reason) : direct.reason}`);
+    Deno.exit(1);
+  }
+  if (!direct.device.includes("direct convolutions")) {
+    console.error(`blas_bench: no direct convolutions on this machine: ${direct.device}`);
+    Deno.exit(1);
+  }
+  console.log(`device: ${direct.device}`);
+  const config = makeConfig();
+  const rng = createRng(11);
+  const random = (shape: number[]) =>
+    tf.tensor(
+      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+      shape,
+    );
+  const calls = 15;
+  for (const batch of batchSizes) {
+    console.log(
+      `
+convolution kernels of one training step, batch ${batch}: median ms of ${calls} ` +
+        `alternating calls; ratio = im2col / direct; max |difference| / max |value|`,
+    );
+    console.log(
+      `${"kernel".padEnd(24)} ${"direct".padStart(8)} ${"im2col".padStart(8)} ` +
+        `${"ratio".padStart(6)} ${"GFLOP/s".padStart(8)} ${"rel diff".padStart(9)}`,
+    );
+    let totalDirect = 0, totalIm2col = 0;
+    let size = 32, channels = 3;
+    for (const [i, out] of config.convChannels.entries()) {
+      const xShape = [batch, size, size, channels], filterShape = [3, 3, channels, out];
+      const attrs = { strides: 1, pad: "same", dataFormat: "NHWC", dimRoundingMode: undefined };
+      const flop = 2 * batch * size * size * 9 * channels * out;
+      const kernels: [string, (b: string) => tf.Tensor][] = [];
+      const operands = new Map<string, { x: tf.Tensor; filter: tf.Tensor; dy: tf.Tensor }>();
+      const operandsOn = (backend: string) => {
+        if (!operands.has(backend)) {
+          tf.setBackend(backend);
+          operands.set(backend, {
+            x: random(xShape),
+            filter: random(filterShape),
+            dy: random([batch, size, size, out]),
+          });
+        }
+        return operands.get(backend)!;
+      };
+      const run = (
+        name: string,
+        inputs: (o: ReturnType<typeof operandsOn>) => tf.NamedTensorMap,
+        extra = {},
+      ) =>
+      (backend: string) => {
+        tf.setBackend(backend);
+        return tf.engine().runKernel(name, inputs(operandsOn(backend)), {
+          ...attrs,
+          ...extra,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      };
+      kernels.push([`conv${i + 1} forward`, run("Conv2D", (o) => ({ x: o.x, filter: o.filter }))]);
+      if (i > 0) {
+        kernels.push([
+          `conv${i + 1} input grad`,
+          run("Conv2DBackpropInput", (o) => ({ dy: o.dy, filter: o.filter }), {
+            inputShape: xShape,
+          }),
+        ]);
+      }
+      kernels.push([
+        `conv${i + 1} filter grad`,
+        run("Conv2DBackpropFilter", (o) => ({ x: o.x, dy: o.dy }), { filterShape }),
+      ]);
+      for (const [label, kernel] of kernels) {
+        const times = { direct: [] as number[], im2col: [] as number[] };
+        let difference = 0;
+        for (let c = 0; c <= calls; c++) {
+          const results: Float32Array[] = [];
+          for (
+            const [side, backend] of [["direct", BLAS_BACKEND_NAME], [
+              "im2col",
+              im2colName,
+            ]] as const
+          ) {
+            const t0 = performance.now();
+            const result = kernel(backend);
+            const values = result.dataSync() as Float32Array;
+            if (c > 0) times[side].push(performance.now() - t0);
+            if (c === 0) results.push(Float32Array.from(values));
+            result.dispose();
+          }
+          if (c === 0) difference = relativeDifference(results[0]!, results[1]!);
+        }
+        const d = median(times.direct), m = median(times.im2col);
+        totalDirect += d;
+        totalIm2col += m;
+        console.log(
+          `${label.padEnd(24)} ${d.toFixed(2).padStart(8)} ${m.toFixed(2).padStart(8)} ` +
+            `${(m / d).toFixed(2).padStart(5)}× ${(flop / d / 1e6).toFixed(0).padStart(8)} ` +
+            `${difference.toExponential(1).padStart(9)}`,
+        );
+      }
+      for (const o of operands.values()) tf.dispose([o.x, o.filter, o.dy]);
+      channels = out;
+      if ((i + 1) % config.poolEvery === 0) size /= 2;
+    }
+    console.log(
+      `${"all".padEnd(24)} ${totalDirect.toFixed(2).padStart(8)} ${
+        totalIm2col.toFixed(2).padStart(8)
+      } ${(totalIm2col / totalDirect).toFixed(2).padStart(5)}×`,
+    );
+  }
+  Deno.exit(0);
+}
+
+/** Largest |a − b| over the largest |b|: the two algorithms' float32 rounding apart. */
+function relativeDifference(a: Float32Array, b: Float32Array): number {
+  let diff = 0, scale = 1e-30;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    scale = Math.max(scale, Math.abs(b[i]!));
+  }
+  return diff / scale;
 }
 
 /** One `sgemm` call of a training step: C[m×n] = op(A)·op(B) with inner size k. */
@@ -387,9 +524,10 @@ if (flags.levers) {
     },
     {
       label: "+ native loops (C, OpenMP), no im2col reuse",
-      options: {},
+      options: { directConvolutions: false },
       adam: "fused",
     },
+    { label: "+ direct convolutions (C)", options: {}, adam: "fused" },
   ];
   console.log(`\nlevers, batch ${batch}: ms per step (median, best, median process CPU)`);
   for (const [i, lever] of levers.entries()) {

@@ -84,9 +84,22 @@ async function assertClose(
   }
 }
 
-/** A second registration whose im2col chunks hold ~3000 values: many chunks per convolution. */
+/**
+ * A second registration whose im2col chunks hold ~3000 values: many chunks per convolution (the
+ * direct convolutions are off, so that every convolution takes the im2col path).
+ */
 const SMALL_CHUNKS = "blas-small-chunks";
-if (available) await registerBlasBackend({ name: SMALL_CHUNKS, chunkElements: 3000 });
+if (available) {
+  await registerBlasBackend({
+    name: SMALL_CHUNKS,
+    chunkElements: 3000,
+    directConvolutions: false,
+  });
+}
+
+/** Native loops, but convolutions through im2col + sgemm: bit for bit the JS loops' results. */
+const IM2COL = "blas-im2col";
+if (available) await registerBlasBackend({ name: IM2COL, directConvolutions: false });
 
 /**
  * The same backend with the element-wise, pooling, im2col and bias loops in JS, not in the native
@@ -155,6 +168,12 @@ const CONV_CASES: ConvCase[] = [
   { n: 4, h: 7, w: 7, cin: 3, cout: 5, k: 1, stride: 2, pad: "same" },
   { n: 30, h: 5, w: 6, cin: 32, cout: 64, k: 3, stride: 2, pad: 1 },
   { n: 1, h: 4, w: 4, cin: 128, cout: 128, k: 3, stride: 1, pad: "same" },
+  // Stride 1 with 16, 32 or 64 channels: the native direct convolutions, where they load.
+  { n: 3, h: 7, w: 5, cin: 5, cout: 48, k: 3, stride: 1, pad: "same" },
+  { n: 2, h: 9, w: 11, cin: 32, cout: 16, k: 5, stride: 1, pad: "valid" },
+  { n: 5, h: 6, w: 7, cin: 16, cout: 64, k: 3, stride: 1, pad: 2 },
+  { n: 4, h: 8, w: 8, cin: 64, cout: 32, k: 2, stride: 1, pad: "same" },
+  { n: 2, h: 5, w: 5, cin: 16, cout: 32, k: 3, stride: 1, pad: 3 },
 ];
 
 function convName(c: ConvCase): string {
@@ -856,7 +875,7 @@ Deno.test({
     // The device line says which loops run.
     assert.match(
       registration.ok ? registration.device : "",
-      /element-wise loops native \(\d+ threads\)/,
+      /element-wise loops and direct convolutions native \(\d+ threads\)/,
     );
     // A build into a fresh folder removes libraries of older sources, and nothing else.
     await withTempDir(async (dir) => {
@@ -931,7 +950,7 @@ Deno.test({
   fn: async (t) => {
     const run = async (build: () => tf.Tensor[], label: string) => {
       const viaJs = await runOn(JS_LOOPS, build);
-      const viaNative = await runOn(BLAS_BACKEND_NAME, build);
+      const viaNative = await runOn(IM2COL, build);
       for (let i = 0; i < viaJs.length; i++) {
         assertSameFloats(viaNative[i]!, viaJs[i]!, `${label} output ${i}`);
       }
@@ -1000,6 +1019,74 @@ Deno.test({
           tf.fused.matMul({ a, b, activation: "relu6" }),
         ];
       }, "fused matMul"));
+  },
+});
+
+Deno.test({
+  name: "the blas backend runs stride-1 convolutions as the native direct loops where they fit",
+  ignore: nativeIgnore,
+  fn: async (t) => {
+    const kernels = native.ok ? native.kernels : null;
+    assert.ok(kernels !== null);
+    const lanes = kernels.convLanes;
+    assert.ok([4, 8, 16].includes(lanes), `unexpected vector lanes ${lanes}`);
+    const geometry = (
+      xShape: number[],
+      k: number,
+      cout: number,
+      stride: number,
+      pad: "same" | "valid" | number,
+    ) =>
+      tf.backend_util.computeConv2DInfo(
+        xShape as [number, number, number, number],
+        [k, k, xShape[3]!, cout],
+        stride,
+        1,
+        pad,
+      );
+    await t.step("directConvFits() takes stride 1, pads inside the filter, whole vectors", () => {
+      const fits = (info: ReturnType<typeof geometry>, channels = info.outChannels) =>
+        kernels.directConvFits(info, channels);
+      assert.ok(fits(geometry([2, 8, 8, 3], 3, lanes, 1, "same")));
+      assert.ok(fits(geometry([2, 8, 8, 3], 5, 2 * lanes, 1, "valid")));
+      assert.ok(fits(geometry([2, 8, 8, 3], 3, lanes, 1, 2)));
+      assert.ok(!fits(geometry([2, 8, 8, 3], 3, lanes, 2, "same")), "stride 2");
+      assert.ok(!fits(geometry([2, 8, 8, 3], 3, lanes, 1, 3)), "pad 3 with a 3×3 filter");
+      assert.ok(!fits(geometry([2, 8, 8, 3], 3, lanes + 4, 1, "same")), "a partial vector");
+      assert.ok(!fits(geometry([2, 8, 8, 3], 3, lanes, 1, "same"), 3), "3 input channels");
+    });
+    await t.step("Conv2D and both gradient kernels call them, bit for bit", async () => {
+      const c: ConvCase = { n: 3, h: 9, w: 7, cin: 16, cout: 32, k: 3, stride: 1, pad: "same" };
+      await tf.setBackend(BLAS_BACKEND_NAME);
+      const values = tf.tidy(() => {
+        const { x, filter, y, dy } = convTensors(c, 970);
+        const { dFilter, dx } = convGradients(c, x, filter, dy);
+        return [x, filter, dy, y, dFilter, dx].map((v) => Float32Array.from(v.dataSync()));
+      });
+      const [x, filter, dy, y, dFilter, dx] = values as [
+        Float32Array,
+        Float32Array,
+        Float32Array,
+        Float32Array,
+        Float32Array,
+        Float32Array,
+      ];
+      const info = geometry([c.n, c.h, c.w, c.cin], c.k, c.cout, c.stride, c.pad);
+      const out = new Float32Array(y.length), dw = new Float32Array(dFilter.length);
+      const dxDirect = new Float32Array(dx.length);
+      kernels.convForward(x, filter, info, out);
+      kernels.convFilterGrad(x, dy, info, dw);
+      kernels.convInputGrad(dy, filter, info, dxDirect);
+      assertSameFloats(y, out, "Conv2D");
+      assertSameFloats(dFilter, dw, "Conv2DBackpropFilter");
+      assertSameFloats(dx, dxDirect, "Conv2DBackpropInput");
+      // And they are not the im2col path's bits: the filter gradient sums in another order.
+      const viaIm2col = await runOn(IM2COL, () => {
+        const { x, filter, dy } = convTensors(c, 970);
+        return convGradients(c, x, filter, dy).dFilter;
+      });
+      assert.ok(viaIm2col[0]!.some((v, i) => v !== dw[i]), "identical to the im2col path");
+    });
   },
 });
 

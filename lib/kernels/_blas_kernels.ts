@@ -213,6 +213,11 @@ export interface BlasKernelOptions {
   cacheColumns?: boolean;
   /** Native im2col/col2im and bias/activation loops (lib/kernels/_native.c), or null for JS. */
   native?: NativeKernels | null;
+  /**
+   * Run stride-1 convolutions whose vector channels fit as the native direct loops
+   * ({@linkcode NativeKernels.convForward} and its gradients); needs `native`. @default false
+   */
+  directConvolutions?: boolean;
 }
 
 /** tfjs is recording a gradient tape (inside `tf.grads`, `tf.variableGrads`, `minimize`). */
@@ -314,6 +319,7 @@ export function createBlasKernels(
   const chunkElements = options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
   const cacheColumns = options.cacheColumns ?? true;
   const native = options.native ?? null;
+  const direct = options.directConvolutions === true ? native : null;
   const columnCache = new ColumnCache();
   const scratch = new Scratch();
   const toColumns = native === null ? im2col : native.im2col;
@@ -345,6 +351,10 @@ export function createBlasKernels(
     const rowsPerImage = info.outHeight * info.outWidth;
     const k = info.filterHeight * info.filterWidth * info.inChannels;
     const out = allocate(backend, info.batchSize * rowsPerImage * cout);
+    if (direct !== null && !isPointwise(info) && direct.directConvFits(info, cout)) {
+      direct.convForward(xv, wv, info, out);
+      return out;
+    }
     if (isPointwise(info)) {
       const m = info.batchSize * rowsPerImage;
       blas.sgemm(false, false, m, cout, k, 1, xv, k, wv, cout, 0, out, cout);
@@ -453,7 +463,10 @@ export function createBlasKernels(
     const k = info.filterHeight * info.filterWidth * info.inChannels;
     const dw = allocate(backend, k * cout);
     const cached = cacheColumns ? columnCache.claim(x.dataId, convKey(info)) : null;
-    if (isPointwise(info)) {
+    if (direct !== null && !isPointwise(info) && direct.directConvFits(info, cout)) {
+      if (cached !== null) columnCache.release(cached);
+      direct.convFilterGrad(xv, dyv, info, dw);
+    } else if (isPointwise(info)) {
       const m = info.batchSize * rowsPerImage;
       blas.sgemm(true, false, k, cout, m, 1, xv, k, dyv, cout, 0, dw, cout);
     } else if (cached !== null) {
@@ -503,7 +516,9 @@ export function createBlasKernels(
     // The native col2im writes every pixel of its images; the JS one adds into zeros.
     const dxSize = info.batchSize * info.inHeight * info.inWidth * info.inChannels;
     const dx = native === null ? allocateZeroed(backend, dxSize) : allocate(backend, dxSize);
-    if (isPointwise(info)) {
+    if (direct !== null && !isPointwise(info) && direct.directConvFits(info, info.inChannels)) {
+      direct.convInputGrad(dyv, wv, info, dx);
+    } else if (isPointwise(info)) {
       const m = info.batchSize * rowsPerImage;
       blas.sgemm(false, true, m, k, cout, 1, dyv, cout, wv, cout, 0, dx, k);
     } else {

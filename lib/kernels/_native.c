@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -18,7 +19,7 @@
 #define PARALLEL_MIN 32768
 
 /* Version of this interface; the TS side refuses a library that reports another one. */
-int32_t cifar_native_version(void) { return 1; }
+int32_t cifar_native_version(void) { return 2; }
 
 /* Threads an OpenMP region uses (1 without OpenMP). */
 int32_t cifar_native_threads(void) {
@@ -289,3 +290,328 @@ void cifar_adam(float *values, const float *grad, float *m, float *v, int64_t n,
     values[i] = (float)((double)values[i] - lr * (mi * correction1) / (sqrt(vi * correction2) + eps));
   }
 }
+
+/*
+ * Direct convolutions, stride 1 and dilation 1, NHWC input and HWIO filter. These are not bit for
+ * bit the JS loops (the JS path hands convolutions to OpenBLAS, whose sums run in their own
+ * order); they are checked against the cpu kernels within float32 tolerance instead, and they
+ * use fused multiply-add, as OpenBLAS does.
+ *
+ * All three passes are one register-tiled loop over a zero-padded copy of the input: a tile is R
+ * output pixels × NV vectors of output channels, accumulated in registers over the whole filter
+ * window. Reading the padded copy, each pixel's window row (KW·C values) is contiguous in memory,
+ * as is the matching block of filter rows, so the inner loop is one broadcast per pixel and one
+ * vector load per NV. The input gradient is the forward convolution of the padded output gradient
+ * with the filter flipped and its channel axes swapped; the filter gradient tiles (window offset ×
+ * output channel) instead of (pixel × output channel) and sums over pixels.
+ */
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
+
+#if defined(__AVX512F__)
+#define CV_LANES 16
+#define CV_ACC 24 /* accumulator vectors of a tile (of 32 registers) */
+#elif defined(__AVX__)
+#define CV_LANES 8
+#define CV_ACC 12 /* of 16 registers */
+#else
+#define CV_LANES 4
+#define CV_ACC 12
+#endif
+/* aligned(4): loads and stores of this type may be unaligned. */
+typedef float cvec __attribute__((vector_size(CV_LANES * sizeof(float)), aligned(4), may_alias));
+
+/* Lanes of the vectors the direct convolutions use; output channels must be a multiple. */
+int32_t cifar_conv_lanes(void) { return CV_LANES; }
+
+/* Vectors of output channels per tile: 4, 2 or 1, whichever divides the channel vectors. */
+static int64_t tile_vectors(int64_t channels) {
+  const int64_t vectors = channels / CV_LANES;
+  return vectors % 4 == 0 ? 4 : vectors % 2 == 0 ? 2 : 1;
+}
+
+/* Grow-only scratch arrays; the entry points are only ever called from one (the JS) thread. */
+static float *scratch_padded, *scratch_filter, *scratch_grad;
+static int64_t scratch_padded_n, scratch_filter_n, scratch_grad_n;
+
+static float *scratch(float **buffer, int64_t *have, int64_t need) {
+  if (need > *have) {
+    free(*buffer);
+    *buffer = (float *)aligned_alloc(64, (size_t)((need * sizeof(float) + 63) / 64 * 64));
+    *have = *buffer == NULL ? 0 : need;
+  }
+  return *buffer;
+}
+
+/*
+ * Copies NHWC x [N, H, W, C] into a zeroed [N, HP, WP, C] array at row TOP, column LEFT; rows
+ * and columns of the padded array outside x are zero.
+ */
+static void pad_images(const float *x, int64_t N, int64_t H, int64_t W, int64_t C, int64_t HP,
+                       int64_t WP, int64_t TOP, int64_t LEFT, float *xp) {
+  const int64_t rows = N * HP;
+#pragma omp parallel for schedule(static) if (rows * WP * C >= PARALLEL_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    const int64_t n = r / HP, ih = r % HP - TOP;
+    float *o = xp + r * WP * C;
+    if (ih < 0 || ih >= H) {
+      memset(o, 0, sizeof(float) * WP * C);
+      continue;
+    }
+    const int64_t right = WP - LEFT - W;
+    memset(o, 0, sizeof(float) * LEFT * C);
+    memcpy(o + LEFT * C, x + ((n * H + ih) * W) * C, sizeof(float) * W * C);
+    if (right > 0) memset(o + (LEFT + W) * C, 0, sizeof(float) * right * C);
+  }
+}
+
+/*
+ * One forward tile: out[r][block] = Σ_{ky, t} px[r][ky·rowStride + t] · w[ky][t][block] for R
+ * pixels, NV vectors of output channels. px[r] is pixel r's window corner in the padded input.
+ */
+static inline __attribute__((always_inline)) void forward_tile(
+    const int R, const int NV, const float *const *px, int64_t KH, int64_t rowStride, int64_t T,
+    const float *w, int64_t CO, float *const *po) {
+  cvec acc[CV_ACC][4];
+#pragma GCC unroll 24
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r][v] = (cvec){0};
+  for (int64_t ky = 0; ky < KH; ky++) {
+    const float *xr[CV_ACC];
+#pragma GCC unroll 24
+    for (int r = 0; r < R; r++) xr[r] = px[r] + ky * rowStride;
+    const float *wk = w + ky * T * CO;
+    for (int64_t t = 0; t < T; t++) {
+      cvec b[4];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) b[v] = *(const cvec *)(wk + t * CO + v * CV_LANES);
+#pragma GCC unroll 24
+      for (int r = 0; r < R; r++) {
+        const float a = xr[r][t];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[r][v] += b[v] * a;
+      }
+    }
+  }
+#pragma GCC unroll 24
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) *(cvec *)(po[r] + v * CV_LANES) = acc[r][v];
+}
+
+/*
+ * out [N, OH, OW, CO] = padded xp [N, OH+KH-1, OW+KW-1, C] ⊛ w [KH, KW, C, CO]; CO is a multiple
+ * of CV_LANES. Tiles run over all N·OH·OW pixels in order, so only the very last one is short.
+ */
+static void conv_padded(const float *xp, const float *w, float *out, int64_t N, int64_t OH,
+                        int64_t OW, int64_t C, int64_t KH, int64_t KW, int64_t CO) {
+  const int64_t NV = tile_vectors(CO), R = CV_ACC / NV, block = NV * CV_LANES;
+  const int64_t HP = OH + KH - 1, WP = OW + KW - 1, T = KW * C, rowStride = WP * C;
+  const int64_t pixels = N * OH * OW, tiles = (pixels + R - 1) / R;
+#pragma omp parallel for schedule(static) if (pixels * T * KH * CO >= PARALLEL_MIN)
+  for (int64_t tile = 0; tile < tiles; tile++) {
+    const float *px[CV_ACC];
+    float *po[CV_ACC];
+    const int64_t p0 = tile * R, count = pixels - p0 < R ? pixels - p0 : R;
+    for (int64_t r = 0; r < count; r++) {
+      const int64_t p = p0 + r, n = p / (OH * OW), oy = p / OW % OH, ox = p % OW;
+      px[r] = xp + ((n * HP + oy) * WP + ox) * C;
+      po[r] = out + p * CO;
+    }
+    for (int64_t c0 = 0; c0 < CO; c0 += block) {
+      float *pc[CV_ACC];
+      for (int64_t r = 0; r < count; r++) pc[r] = po[r] + c0;
+      if (count == R) {
+        if (NV == 4) forward_tile(CV_ACC / 4, 4, px, KH, rowStride, T, w + c0, CO, pc);
+        else if (NV == 2) forward_tile(CV_ACC / 2, 2, px, KH, rowStride, T, w + c0, CO, pc);
+        else forward_tile(CV_ACC, 1, px, KH, rowStride, T, w + c0, CO, pc);
+      } else {
+        for (int64_t r = 0; r < count; r++) {
+          if (NV == 4) forward_tile(1, 4, px + r, KH, rowStride, T, w + c0, CO, pc + r);
+          else if (NV == 2) forward_tile(1, 2, px + r, KH, rowStride, T, w + c0, CO, pc + r);
+          else forward_tile(1, 1, px + r, KH, rowStride, T, w + c0, CO, pc + r);
+        }
+      }
+    }
+  }
+}
+
+/* Images padded at a time: bounds the padded copy near 8 MB, whatever the batch. */
+static int64_t images_per_chunk(int64_t image_floats) {
+  const int64_t chunk = (INT64_C(2) << 20) / (image_floats > 0 ? image_floats : 1);
+  return chunk < 1 ? 1 : chunk;
+}
+
+/*
+ * Forward convolution of NHWC x [N, g.H, g.W, g.C] with w [KH, KW, C, CO] into out
+ * [N, OH, OW, CO]. Needs stride 1, pads in [0, K − 1] and CO a multiple of cifar_conv_lanes().
+ * Like the two gradients below, returns 0, or 1 when its scratch memory cannot be allocated.
+ */
+int32_t cifar_conv_forward(const float *x, const float *w, const int32_t *g, int32_t N, int32_t CO,
+                        float *out) {
+  const int64_t H = g[G_H], W = g[G_W], C = g[G_C], OH = g[G_OH], OW = g[G_OW];
+  const int64_t KH = g[G_KH], KW = g[G_KW];
+  const int64_t HP = OH + KH - 1, WP = OW + KW - 1, step = images_per_chunk(HP * WP * C);
+  float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
+  if (xp == NULL) return 1;
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t count = N - n0 < step ? N - n0 : step;
+    pad_images(x + n0 * H * W * C, count, H, W, C, HP, WP, g[G_TOP], g[G_LEFT], xp);
+    conv_padded(xp, w, out + n0 * OH * OW * CO, count, OH, OW, C, KH, KW, CO);
+  }
+  return 0;
+}
+
+/*
+ * Input gradient: dx [N, H, W, C] of the convolution with geometry g, from dy [N, OH, OW, CO]
+ * and w [KH, KW, C, CO]. Needs stride 1, pads in [0, K − 1] and C a multiple of
+ * cifar_conv_lanes().
+ */
+int32_t cifar_conv_input_grad(const float *dy, const float *w, const int32_t *g, int32_t N,
+                           int32_t CO, float *dx) {
+  const int64_t H = g[G_H], W = g[G_W], C = g[G_C], OH = g[G_OH], OW = g[G_OW];
+  const int64_t KH = g[G_KH], KW = g[G_KW];
+  /* dx[iy] = Σ_ky dy[iy + TOP − ky]·w[ky] = Σ_ky' dyp[iy + ky']·w'[ky'], w' flipped. */
+  const int64_t HP = H + KH - 1, WP = W + KW - 1, step = images_per_chunk(HP * WP * CO);
+  float *dyp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * CO);
+  float *wt = scratch(&scratch_filter, &scratch_filter_n, KH * KW * C * CO);
+  if (dyp == NULL || wt == NULL) return 1;
+  for (int64_t ky = 0; ky < KH; ky++)
+    for (int64_t kx = 0; kx < KW; kx++) {
+      const float *src = w + ((KH - 1 - ky) * KW + (KW - 1 - kx)) * C * CO;
+      float *dst = wt + (ky * KW + kx) * CO * C;
+      for (int64_t c = 0; c < C; c++)
+        for (int64_t o = 0; o < CO; o++) dst[o * C + c] = src[c * CO + o];
+    }
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t count = N - n0 < step ? N - n0 : step;
+    pad_images(dy + n0 * OH * OW * CO, count, OH, OW, CO, HP, WP, KH - 1 - g[G_TOP],
+               KW - 1 - g[G_LEFT], dyp);
+    conv_padded(dyp, wt, dx + n0 * H * W * C, count, H, W, CO, KH, KW, C);
+  }
+  return 0;
+}
+
+/*
+ * One filter-gradient tile over the pixels of one image: acc[r][block] += Σ_pixels
+ * xp[pixel + r] · dy[pixel][block], for R consecutive window offsets (kx·C + c) of one filter row.
+ */
+static inline __attribute__((always_inline)) void filter_tile(
+    const int R, const int NV, const float *xp, int64_t OH, int64_t OW, int64_t C,
+    int64_t rowStride, const float *dy, int64_t CO, float *dw) {
+  cvec acc[CV_ACC][4];
+#pragma GCC unroll 24
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r][v] = *(const cvec *)(dw + r * CO + v * CV_LANES);
+  for (int64_t oy = 0; oy < OH; oy++) {
+    const float *xr = xp + oy * rowStride;
+    const float *d = dy + oy * OW * CO;
+    for (int64_t ox = 0; ox < OW; ox++, xr += C, d += CO) {
+      cvec b[4];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) b[v] = *(const cvec *)(d + v * CV_LANES);
+#pragma GCC unroll 24
+      for (int r = 0; r < R; r++) {
+        const float a = xr[r];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[r][v] += b[v] * a;
+      }
+    }
+  }
+#pragma GCC unroll 24
+  for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) *(cvec *)(dw + r * CO + v * CV_LANES) = acc[r][v];
+}
+
+#define CV_FILTER_CASE(RR, NVV) \
+  case RR: filter_tile(RR, NVV, xp, OH, OW, C, rowStride, dy, CO, dw); break;
+#define CV_FILTER_CASES_6(NVV) \
+  CV_FILTER_CASE(1, NVV) CV_FILTER_CASE(2, NVV) CV_FILTER_CASE(3, NVV) \
+  CV_FILTER_CASE(4, NVV) CV_FILTER_CASE(5, NVV) CV_FILTER_CASE(6, NVV)
+#define CV_FILTER_CASES_12(NVV) CV_FILTER_CASES_6(NVV) \
+  CV_FILTER_CASE(7, NVV) CV_FILTER_CASE(8, NVV) CV_FILTER_CASE(9, NVV) \
+  CV_FILTER_CASE(10, NVV) CV_FILTER_CASE(11, NVV) CV_FILTER_CASE(12, NVV)
+#define CV_FILTER_CASES_24(NVV) CV_FILTER_CASES_12(NVV) \
+  CV_FILTER_CASE(13, NVV) CV_FILTER_CASE(14, NVV) CV_FILTER_CASE(15, NVV) \
+  CV_FILTER_CASE(16, NVV) CV_FILTER_CASE(17, NVV) CV_FILTER_CASE(18, NVV) \
+  CV_FILTER_CASE(19, NVV) CV_FILTER_CASE(20, NVV) CV_FILTER_CASE(21, NVV) \
+  CV_FILTER_CASE(22, NVV) CV_FILTER_CASE(23, NVV) CV_FILTER_CASE(24, NVV)
+
+/* Any R up to CV_ACC / NV, with R and NV constants inside each case. */
+static void filter_tile_any(int64_t R, int64_t NV, const float *xp, int64_t OH, int64_t OW,
+                            int64_t C, int64_t rowStride, const float *dy, int64_t CO, float *dw) {
+#if CV_ACC == 24
+  if (NV == 4) switch (R) { CV_FILTER_CASES_6(4) }
+  else if (NV == 2) switch (R) { CV_FILTER_CASES_12(2) }
+  else switch (R) { CV_FILTER_CASES_24(1) }
+#else
+  if (NV == 4) switch (R) { CV_FILTER_CASE(1, 4) CV_FILTER_CASE(2, 4) CV_FILTER_CASE(3, 4) }
+  else if (NV == 2) switch (R) { CV_FILTER_CASES_6(2) }
+  else switch (R) { CV_FILTER_CASES_12(1) }
+#endif
+}
+
+/*
+ * Filter gradient: dw [KH, KW, C, CO] of the convolution with geometry g, from x [N, H, W, C]
+ * and dy [N, OH, OW, CO]. Each thread sums its share of each chunk's images into its own array;
+ * the arrays are then added in thread order. Needs stride 1, pads in [0, K − 1] and CO a multiple
+ * of cifar_conv_lanes().
+ */
+int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g, int32_t N,
+                            int32_t CO, float *dw) {
+  const int64_t H = g[G_H], W = g[G_W], C = g[G_C], OH = g[G_OH], OW = g[G_OW];
+  const int64_t KH = g[G_KH], KW = g[G_KW];
+  const int64_t HP = OH + KH - 1, WP = OW + KW - 1, T = KW * C, rowStride = WP * C;
+  const int64_t size = KH * T * CO, step = images_per_chunk(HP * WP * C);
+  const int64_t NV = tile_vectors(CO), RMAX = CV_ACC / NV, block = NV * CV_LANES;
+  int threads = 1;
+#ifdef _OPENMP
+  if ((int64_t)N * OH * OW * size >= PARALLEL_MIN && N > 1) {
+    threads = omp_get_max_threads();
+    if (threads > N) threads = N;
+    if (threads > step) threads = (int)step;
+  }
+#endif
+  float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
+  float *partial = scratch(&scratch_grad, &scratch_grad_n, threads * size);
+  if (xp == NULL || partial == NULL) return 1;
+  float *sums = threads == 1 ? dw : partial;
+  memset(sums, 0, sizeof(float) * threads * size);
+  for (int64_t c0 = 0; c0 < N; c0 += step) {
+    const int64_t count = N - c0 < step ? N - c0 : step;
+    pad_images(x + c0 * H * W * C, count, H, W, C, HP, WP, g[G_TOP], g[G_LEFT], xp);
+    const float *dyc = dy + c0 * OH * OW * CO;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      int id = 0, team = 1;
+#ifdef _OPENMP
+      id = omp_get_thread_num();
+      team = omp_get_num_threads();
+#endif
+      float *mine = sums + id * size;
+      for (int64_t n = count * id / team; n < count * (id + 1) / team; n++) {
+        const float *image = xp + n * HP * rowStride, *dyn = dyc + n * OH * OW * CO;
+        for (int64_t ky = 0; ky < KH; ky++)
+          for (int64_t t0 = 0; t0 < T; t0 += RMAX) {
+            const int64_t R = T - t0 < RMAX ? T - t0 : RMAX;
+            for (int64_t o0 = 0; o0 < CO; o0 += block)
+              filter_tile_any(R, NV, image + ky * rowStride + t0, OH, OW, C, rowStride, dyn + o0,
+                              CO, mine + (ky * T + t0) * CO + o0);
+          }
+      }
+    }
+  }
+  if (threads > 1) {
+    for (int64_t i = 0; i < size; i++) {
+      float s = partial[i];
+      for (int t = 1; t < threads; t++) s += partial[t * size + i];
+      dw[i] = s;
+    }
+  }
+  return 0;
+}
+
+#pragma GCC pop_options

@@ -19,7 +19,7 @@ export const NATIVE_ENV = "CIFAR10_NATIVE";
 /** Environment variable naming the C compiler (default `cc`, then `gcc`, then `clang`). */
 export const COMPILER_ENV = "CC";
 
-const INTERFACE_VERSION = 1;
+const INTERFACE_VERSION = 2;
 const SOURCE_URL = new URL("./_native.c", import.meta.url);
 const DEFAULT_CACHE_URL = new URL("../../.tools/native/", import.meta.url);
 // -ffp-contract=off: no fused multiply-add, so every sum and product rounds as in JS.
@@ -42,6 +42,19 @@ const SYMBOLS = {
   cifar_native_set_threads: { parameters: ["i32"], result: "void" },
   cifar_im2col: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
   cifar_col2im: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
+  cifar_conv_lanes: { parameters: [], result: "i32" },
+  cifar_conv_forward: {
+    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
+    result: "i32",
+  },
+  cifar_conv_input_grad: {
+    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
+    result: "i32",
+  },
+  cifar_conv_filter_grad: {
+    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
+    result: "i32",
+  },
   cifar_relu: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   cifar_step: { parameters: ["buffer", "buffer", "i64", "f32"], result: "void" },
   cifar_floor: { parameters: ["buffer", "buffer", "i64"], result: "void" },
@@ -92,6 +105,13 @@ export interface ConvGeometry {
   filterWidth: number;
 }
 
+/** Geometry of a direct convolution: {@linkcode ConvGeometry} plus the batch and its outputs. */
+export interface DirectConvGeometry extends ConvGeometry {
+  batchSize: number;
+  outChannels: number;
+  padInfo: { top: number; left: number; bottom: number; right: number };
+}
+
 /** 2×2, stride-2 pooling geometry. */
 export interface PoolGeometry {
   batchSize: number;
@@ -118,7 +138,11 @@ export interface AdamStep {
   epsilon: number;
 }
 
-/** The native loops; each matches its JS twin bit for bit (see _native.c). */
+/**
+ * The native loops. Each element-wise, pooling, im2col and Adam loop matches its JS twin bit for
+ * bit; the direct convolutions have no JS twin and match the cpu kernels within float32 rounding
+ * (see _native.c).
+ */
 export interface NativeKernels {
   /** Where the library was loaded from. */
   path: string;
@@ -129,6 +153,31 @@ export interface NativeKernels {
   im2col(x: Float32Array, info: ConvGeometry, n0: number, n1: number, col: Float32Array): void;
   /** Writes (not adds) images [n0, n1) of dx from their im2col gradient. */
   col2im(col: Float32Array, info: ConvGeometry, n0: number, n1: number, dx: Float32Array): void;
+  /** Vector lanes of the direct convolutions (16 with AVX-512, 8 with AVX, else 4). */
+  convLanes: number;
+  /**
+   * Whether the direct convolutions handle this geometry with `channels` (the output channels
+   * of the pass: outChannels forward and for the filter gradient, inChannels for the input
+   * gradient) as the vector axis: stride 1, pads within the filter, channels a multiple of
+   * {@linkcode NativeKernels.convLanes}.
+   */
+  directConvFits(info: DirectConvGeometry, channels: number): boolean;
+  /** out [batch, outH, outW, outChannels] = x [batch, inH, inW, inChannels] ⊛ w (HWIO). */
+  convForward(x: Float32Array, w: Float32Array, info: DirectConvGeometry, out: Float32Array): void;
+  /** dx [batch, inH, inW, inChannels] of the convolution, from dy and w (HWIO). */
+  convInputGrad(
+    dy: Float32Array,
+    w: Float32Array,
+    info: DirectConvGeometry,
+    dx: Float32Array,
+  ): void;
+  /** dw [filterH, filterW, inChannels, outChannels] of the convolution, from x and dy. */
+  convFilterGrad(
+    x: Float32Array,
+    dy: Float32Array,
+    info: DirectConvGeometry,
+    dw: Float32Array,
+  ): void;
   relu(x: Float32Array, out: Float32Array): void;
   step(x: Float32Array, out: Float32Array, alpha: number): void;
   floor(x: Float32Array, out: Float32Array): void;
@@ -202,6 +251,16 @@ export function applyThreadEnvDefaults() {
 
 const EMPTY = new Float32Array(1);
 
+/** Throws when a direct convolution reports that its scratch memory could not be allocated. */
+function checkScratch(pass: string, status: number) {
+  if (status !== 0) {
+    throw new Error(
+      `Cannot run the native direct convolution (${pass}): out of memory for its scratch arrays ` +
+        `(about 8 MB plus one filter per thread); free memory, or set ${NATIVE_ENV}=0`,
+    );
+  }
+}
+
 function wrap(symbols: NativeSymbols, path: string): NativeKernels {
   const s = symbols;
   const conv = new Int32Array(11);
@@ -229,8 +288,32 @@ function wrap(symbols: NativeSymbols, path: string): NativeKernels {
     pool.set([batchSize, inHeight, inWidth, inChannels, outHeight, outWidth]);
     return pool;
   };
+  const lanes = s.cifar_conv_lanes();
   return {
     path,
+    convLanes: lanes,
+    directConvFits(info, channels) {
+      const { top, bottom, left, right } = info.padInfo;
+      const kh = info.filterHeight, kw = info.filterWidth;
+      return info.strideHeight === 1 && info.strideWidth === 1 && channels % lanes === 0 &&
+        Math.min(top, bottom, left, right) >= 0 && Math.max(top, bottom) < kh &&
+        Math.max(left, right) < kw;
+    },
+    convForward: (x, w, info, out) =>
+      checkScratch(
+        "forward",
+        s.cifar_conv_forward(x, w, setConv(info), info.batchSize, info.outChannels, out),
+      ),
+    convInputGrad: (dy, w, info, dx) =>
+      checkScratch(
+        "input gradient",
+        s.cifar_conv_input_grad(dy, w, setConv(info), info.batchSize, info.outChannels, dx),
+      ),
+    convFilterGrad: (x, dy, info, dw) =>
+      checkScratch(
+        "filter gradient",
+        s.cifar_conv_filter_grad(x, dy, setConv(info), info.batchSize, info.outChannels, dw),
+      ),
     threads: () => s.cifar_native_threads(),
     setThreads: (threads) => s.cifar_native_set_threads(threads),
     im2col: (x, info, n0, n1, col) => s.cifar_im2col(x, setConv(info), n0, n1, col),
