@@ -121,11 +121,10 @@ if (flags.conv) {
   console.log(`device: ${direct.device}`);
   const config = makeConfig();
   const rng = createRng(11);
-  const random = (shape: number[]) =>
-    tf.tensor(
-      Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
-      shape,
-    );
+  const random = (shape: number[]) => ({
+    shape,
+    values: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+  });
   const calls = 15;
   for (const batch of batchSizes) {
     console.log(
@@ -144,14 +143,21 @@ convolution kernels of one training step, batch ${batch}: median ms of ${calls} 
       const attrs = { strides: 1, pad: "same", dataFormat: "NHWC", dimRoundingMode: undefined };
       const flop = 2 * batch * size * size * 9 * channels * out;
       const kernels: [string, (b: string) => tf.Tensor][] = [];
+      // The same values on both backends, so that their results can be compared.
+      const values = {
+        x: random(xShape),
+        filter: random(filterShape),
+        dy: random([batch, size, size, out]),
+      };
       const operands = new Map<string, { x: tf.Tensor; filter: tf.Tensor; dy: tf.Tensor }>();
       const operandsOn = (backend: string) => {
         if (!operands.has(backend)) {
           tf.setBackend(backend);
+          const { x, filter, dy } = values;
           operands.set(backend, {
-            x: random(xShape),
-            filter: random(filterShape),
-            dy: random([batch, size, size, out]),
+            x: tf.tensor(x.values, x.shape),
+            filter: tf.tensor(filter.values, filter.shape),
+            dy: tf.tensor(dy.values, dy.shape),
           });
         }
         return operands.get(backend)!;

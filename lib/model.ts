@@ -63,7 +63,7 @@ const convBiasReluFirst = makeConvBiasRelu(false);
 import * as tf from "@tensorflow/tfjs-core";
 import pl from "nodejs-polars";
 import type { TrainConfig } from "./config.ts";
-import { createRng, deriveSeed } from "./random.ts";
+import { createRng, deriveSeed, dropoutMask } from "./random.ts";
 import { registerTrainingGradients } from "./_gradients.ts";
 
 /** Side of the square input images. */
@@ -296,7 +296,10 @@ export function buildModel(config: ModelConfig): Model {
     const seed = options.seed ?? 0;
     const drop = (h: tf.Tensor2D, which: number): tf.Tensor2D =>
       training && rate > 0
-        ? tf.dropout(h, rate, undefined, deriveSeed(seed, "dropout", which)) as tf.Tensor2D
+        ? tf.mul(
+          h,
+          tf.tensor2d(dropoutMask(h.size, rate, deriveSeed(seed, "dropout", which)), h.shape),
+        )
         : h;
     if (!training) return inference(x);
     return tf.tidy(() => {

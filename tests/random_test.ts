@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createRng, deriveSeed, shuffleInPlace } from "../lib/random.ts";
+import { createRng, deriveSeed, dropoutMask, shuffleInPlace } from "../lib/random.ts";
 
 Deno.test("createRng() repeats its sequence for the same seed and differs across seeds", () => {
   const seq = (seed: number) => Array.from({ length: 5 }, createRng(seed).next);
@@ -45,4 +45,32 @@ Deno.test("shuffleInPlace() permutes without losing items, reproducibly", () => 
   assert.deepEqual(a, b);
   assert.notDeepEqual(a, make());
   assert.deepEqual([...a].sort((x, y) => x - y), [...make()]);
+});
+
+Deno.test("dropoutMask() keeps each value with probability 1 − rate, scaled by 1 / (1 − rate)", () => {
+  for (const [rate, seed] of [[0.25, 1], [0.5, 2], [0.1, 3]] as const) {
+    const n = 100_000;
+    const mask = dropoutMask(n, rate, seed);
+    const scale = Math.fround(1 / (1 - rate));
+    // Exactly createRng's draws: kept when u ≥ rate.
+    const rng = createRng(seed);
+    for (let i = 0; i < n; i++) {
+      const expected = rng.next() >= rate ? scale : 0;
+      if (mask[i] !== expected) assert.fail(`rate ${rate}, value ${i}: ${mask[i]} vs ${expected}`);
+    }
+    const kept = mask.reduce((count, v) => count + (v === 0 ? 0 : 1), 0) / n;
+    assert.ok(Math.abs(kept - (1 - rate)) < 0.01, `rate ${rate}: kept ${kept}`);
+    // The expected value of x · mask is x.
+    const mean = mask.reduce((sum, v) => sum + v, 0) / n;
+    assert.ok(Math.abs(mean - 1) < 0.02, `rate ${rate}: mean ${mean}`);
+  }
+  assert.notDeepEqual(dropoutMask(64, 0.5, 1), dropoutMask(64, 0.5, 2));
+  assert.deepEqual(dropoutMask(64, 0.5, 1), dropoutMask(64, 0.5, 1));
+  assert.ok(dropoutMask(64, 0, 1).every((v) => v === 1), "rate 0 keeps everything");
+  for (const rate of [1, -0.1, NaN]) {
+    assert.throws(() => dropoutMask(4, rate, 1), {
+      name: "RangeError",
+      message: `Cannot make a dropout mask: expected a rate in [0, 1), found ${rate}`,
+    });
+  }
 });

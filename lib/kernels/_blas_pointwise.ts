@@ -375,7 +375,11 @@ export function createPointwiseKernels(
     if (xv === null || dyv === null || info === null) return delegate("MaxPoolGrad", args);
     const { batchSize, inHeight, inWidth, inChannels: c, outHeight, outWidth } = info;
     const fh = info.filterHeight, fw = info.filterWidth;
-    const dx = allocateZeroed(backend, xv.length);
+    // The native 2×2 loop writes every value a window covers; only odd sizes leave some over.
+    const covered = inHeight === 2 * outHeight && inWidth === 2 * outWidth;
+    const dx = native !== null && fh === 2 && fw === 2 && covered
+      ? allocate(backend, xv.length)
+      : allocateZeroed(backend, xv.length);
     if (fh === 2 && fw === 2) {
       if (native !== null) native.maxPoolGrad2x2(xv, dyv, info, dx);
       else maxPoolGrad2x2(xv, dyv, info, dx);

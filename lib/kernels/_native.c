@@ -3,7 +3,8 @@
  * compiled with the machine's C compiler and run on every core through OpenMP. Each function
  * computes exactly what its JS twin computes — same operations, same order, same rounding — so
  * results are bit for bit those of the JS path (tests/blas_test.ts compares them). That is why
- * the build uses -ffp-contract=off (no fused multiply-add) and never -ffast-math.
+ * the build uses -ffp-contract=off (no fused multiply-add) and never -ffast-math;
+ * -fno-trapping-math only lets loops that compare floats vectorise, with the same results.
  *
  * Built and loaded by lib/kernels/_native_ffi.ts; every entry point is called through Deno's FFI.
  */
@@ -227,7 +228,12 @@ void cifar_max_pool_2x2(const float *x, const int32_t *g, float *out) {
   }
 }
 
-/* Routes each window's gradient to its first maximum; dx must arrive zeroed. */
+/*
+ * Routes each window's gradient to its first maximum and writes 0 to the window's other three
+ * values (and all four when nothing beats −∞: all NaN), so every value the windows cover is
+ * written; rows or columns no window covers (odd sizes) keep what dx held. Branch-free: which
+ * value wins is data, and a branch on it would mispredict half the time.
+ */
 void cifar_max_pool_grad_2x2(const float *x, const float *dy, const int32_t *g, float *dx) {
   const int64_t H = g[P_H], W = g[P_W], C = g[P_C], OH = g[P_OH], OW = g[P_OW];
   const int64_t rows = (int64_t)g[P_N] * OH, rowStride = W * C;
@@ -237,16 +243,25 @@ void cifar_max_pool_grad_2x2(const float *x, const float *dy, const int32_t *g, 
     const int64_t base = (n * H + 2 * oh) * rowStride;
     const float *d = dy + r * OW * C;
     for (int64_t ow = 0; ow < OW; ow++, d += C) {
-      const int64_t p = base + 2 * ow * C;
+      const float *p0 = x + base + 2 * ow * C, *p2 = p0 + rowStride;
+      float *q0 = dx + base + 2 * ow * C, *q2 = q0 + rowStride;
+#pragma omp simd
       for (int64_t c = 0; c < C; c++) {
-        const int64_t i0 = p + c, i1 = i0 + C, i2 = i0 + rowStride, i3 = i2 + C;
+        const float a = p0[c], b = p0[C + c], e = p2[c], f = p2[C + c];
         float best = -INFINITY;
-        int64_t at = -1;
-        if (x[i0] > best) { best = x[i0]; at = i0; }
-        if (x[i1] > best) { best = x[i1]; at = i1; }
-        if (x[i2] > best) { best = x[i2]; at = i2; }
-        if (x[i3] > best) { best = x[i3]; at = i3; }
-        if (at >= 0) dx[at] = d[c];
+        int at = -1;
+        at = a > best ? 0 : at;
+        best = a > best ? a : best;
+        at = b > best ? 1 : at;
+        best = b > best ? b : best;
+        at = e > best ? 2 : at;
+        best = e > best ? e : best;
+        at = f > best ? 3 : at;
+        const float v = d[c];
+        q0[c] = at == 0 ? v : 0.0f;
+        q0[C + c] = at == 1 ? v : 0.0f;
+        q2[c] = at == 2 ? v : 0.0f;
+        q2[C + c] = at == 3 ? v : 0.0f;
       }
     }
   }

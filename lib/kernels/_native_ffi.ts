@@ -22,13 +22,17 @@ export const COMPILER_ENV = "CC";
 const INTERFACE_VERSION = 2;
 const SOURCE_URL = new URL("./_native.c", import.meta.url);
 const DEFAULT_CACHE_URL = new URL("../../.tools/native/", import.meta.url);
-// -ffp-contract=off: no fused multiply-add, so every sum and product rounds as in JS.
+// -ffp-contract=off: no fused multiply-add, so every sum and product rounds as in JS (the direct
+// convolutions opt back in). -fno-trapping-math: no program here traps on floating-point
+// exceptions, so loops that compare floats (max-pool, its gradient) may be vectorised; results
+// are unchanged (a 2×2 max-pool gradient went from 1.5 to 0.15 ms at batch 30).
 const FLAGS = [
   "-O3",
   "-march=native",
   "-std=gnu11",
   "-ffp-contract=off",
   "-fno-math-errno",
+  "-fno-trapping-math",
   "-fopenmp",
   "-fPIC",
   "-shared",
@@ -186,7 +190,10 @@ export interface NativeKernels {
   /** Column sums of a [rows, out.length] array, accumulated in float64. */
   sumRows(x: Float32Array, rows: number, out: Float32Array): void;
   maxPool2x2(x: Float32Array, info: PoolGeometry, out: Float32Array): void;
-  /** dx must be zeroed. */
+  /**
+   * Writes the gradient, or 0, to every value of dx a window covers; the rest of dx (a last
+   * row or column of an odd size) keeps its values, so zero it in that case.
+   */
   maxPoolGrad2x2(x: Float32Array, dy: Float32Array, info: PoolGeometry, dx: Float32Array): void;
   /** In place: out += bias (per channel or scalar, or none), then the activation. */
   biasActivation(
