@@ -11,7 +11,7 @@
  * deno run -A bench/blas_bench.ts --adam both --threads 1
  * deno run -A bench/blas_bench.ts --batch 30 --levers    # each optimisation switched on in turn
  * deno run -A bench/blas_bench.ts --batch 30 --gemm      # only the bare sgemm calls of one step
- * deno run -A bench/blas_bench.ts --batch 30 --conv      # each convolution: direct vs im2col
+ * deno run -A bench/blas_bench.ts --batch 30 --products  # convolutions, dense products: native vs OpenBLAS
  * deno run -A bench/blas_bench.ts --profile-baseline     # profile with GEMM kernels only, tf.train.adam
  * ```
  * @module
@@ -44,7 +44,7 @@ const { values: flags } = parseArgs({
     pytorch: { type: "boolean", default: false },
     levers: { type: "boolean", default: false },
     gemm: { type: "boolean", default: false },
-    conv: { type: "boolean", default: false },
+    products: { type: "boolean", default: false },
     "profile-baseline": { type: "boolean", default: false },
   },
 });
@@ -103,133 +103,168 @@ if (flags.gemm) {
   Deno.exit(0);
 }
 
-if (flags.conv) {
-  // Each convolution kernel of a step, run by tfjs on two registrations that differ only in the
-  // convolution algorithm: native direct loops vs im2col + sgemm. Calls alternate between the
-  // two, so that machine load hits both alike.
-  const direct = await registerBlasBackend();
-  const im2colName = "blas-im2col";
-  const im2col = await registerBlasBackend({ name: im2colName, directConvolutions: false });
-  if (!direct.ok || !im2col.ok) {
-    console.error(`blas_bench: ${direct.ok ? (im2col.ok ? "" : im2col.reason) : direct.reason}`);
+if (flags.products) {
+  // Each convolution and dense-layer product of a training step, run by tfjs on two
+  // registrations that differ only there: native loops vs OpenBLAS (im2col + sgemm for the
+  // convolutions). Calls alternate between the two, so that machine load hits both alike.
+  const native = await registerBlasBackend();
+  const openblasName = "blas-openblas-products";
+  const openblas = await registerBlasBackend({ name: openblasName, nativeProducts: false });
+  if (!native.ok || !openblas.ok) {
+    console.error(
+      `blas_bench: ${native.ok ? (openblas.ok ? "" : openblas.reason) : native.reason}`,
+    );
     Deno.exit(1);
   }
-  if (!direct.device.includes("direct convolutions")) {
-    console.error(`blas_bench: no direct convolutions on this machine: ${direct.device}`);
+  if (!native.device.includes("convolutions and batch-sized products native")) {
+    console.error(`blas_bench: the native products do not run here: ${native.device}`);
     Deno.exit(1);
   }
-  console.log(`device: ${direct.device}`);
-  const config = makeConfig();
-  const rng = createRng(11);
-  const random = (shape: number[]) => ({
-    shape,
-    values: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
-  });
+  console.log(`device: ${native.device}`);
   const calls = 15;
   for (const batch of batchSizes) {
     console.log(
-      `
-convolution kernels of one training step, batch ${batch}: median ms of ${calls} ` +
-        `alternating calls; ratio = im2col / direct; max |difference| / max |value|`,
+      `\nconvolutions and dense products of one training step, batch ${batch}: median ms of ` +
+        `${calls} alternating calls; ratio = OpenBLAS / native; max |difference| / max |value|`,
     );
     console.log(
-      `${"kernel".padEnd(24)} ${"direct".padStart(8)} ${"im2col".padStart(8)} ` +
+      `${"kernel".padEnd(24)} ${"native".padStart(8)} ${"OpenBLAS".padStart(8)} ` +
         `${"ratio".padStart(6)} ${"GFLOP/s".padStart(8)} ${"rel diff".padStart(9)}`,
     );
-    let totalDirect = 0, totalIm2col = 0;
-    let size = 32, channels = 3;
-    for (const [i, out] of config.convChannels.entries()) {
-      const xShape = [batch, size, size, channels], filterShape = [3, 3, channels, out];
-      const attrs = { strides: 1, pad: "same", dataFormat: "NHWC", dimRoundingMode: undefined };
-      const flop = 2 * batch * size * size * 9 * channels * out;
-      const kernels: [string, (b: string) => tf.Tensor][] = [];
-      // The same values on both backends, so that their results can be compared.
-      const values = {
-        x: random(xShape),
-        filter: random(filterShape),
-        dy: random([batch, size, size, out]),
-      };
-      const operands = new Map<string, { x: tf.Tensor; filter: tf.Tensor; dy: tf.Tensor }>();
-      const operandsOn = (backend: string) => {
-        if (!operands.has(backend)) {
-          tf.setBackend(backend);
-          const { x, filter, dy } = values;
-          operands.set(backend, {
-            x: tf.tensor(x.values, x.shape),
-            filter: tf.tensor(filter.values, filter.shape),
-            dy: tf.tensor(dy.values, dy.shape),
-          });
-        }
-        return operands.get(backend)!;
-      };
-      const run = (
-        name: string,
-        inputs: (o: ReturnType<typeof operandsOn>) => tf.NamedTensorMap,
-        extra = {},
-      ) =>
-      (backend: string) => {
+    let totalNative = 0, totalOpenblas = 0;
+    for (const product of stepProducts(batch)) {
+      const times = { native: [] as number[], openblas: [] as number[] };
+      const results: Float32Array[] = [];
+      // The same operand values on both backends, so that their results can be compared.
+      const operands = new Map<string, tf.NamedTensorMap>();
+      for (const backend of [BLAS_BACKEND_NAME, openblasName]) {
         tf.setBackend(backend);
-        return tf.engine().runKernel(name, inputs(operandsOn(backend)), {
-          ...attrs,
-          ...extra,
-        } as unknown as tf.NamedAttrMap) as tf.Tensor;
-      };
-      kernels.push([`conv${i + 1} forward`, run("Conv2D", (o) => ({ x: o.x, filter: o.filter }))]);
-      if (i > 0) {
-        kernels.push([
-          `conv${i + 1} input grad`,
-          run("Conv2DBackpropInput", (o) => ({ dy: o.dy, filter: o.filter }), {
-            inputShape: xShape,
-          }),
-        ]);
-      }
-      kernels.push([
-        `conv${i + 1} filter grad`,
-        run("Conv2DBackpropFilter", (o) => ({ x: o.x, dy: o.dy }), { filterShape }),
-      ]);
-      for (const [label, kernel] of kernels) {
-        const times = { direct: [] as number[], im2col: [] as number[] };
-        let difference = 0;
-        for (let c = 0; c <= calls; c++) {
-          const results: Float32Array[] = [];
-          for (
-            const [side, backend] of [["direct", BLAS_BACKEND_NAME], [
-              "im2col",
-              im2colName,
-            ]] as const
-          ) {
-            const t0 = performance.now();
-            const result = kernel(backend);
-            const values = result.dataSync() as Float32Array;
-            if (c > 0) times[side].push(performance.now() - t0);
-            if (c === 0) results.push(Float32Array.from(values));
-            result.dispose();
-          }
-          if (c === 0) difference = relativeDifference(results[0]!, results[1]!);
+        const map: tf.NamedTensorMap = {};
+        for (const [name, { values, shape }] of Object.entries(product.inputs)) {
+          map[name] = tf.tensor(values, shape);
         }
-        const d = median(times.direct), m = median(times.im2col);
-        totalDirect += d;
-        totalIm2col += m;
-        console.log(
-          `${label.padEnd(24)} ${d.toFixed(2).padStart(8)} ${m.toFixed(2).padStart(8)} ` +
-            `${(m / d).toFixed(2).padStart(5)}× ${(flop / d / 1e6).toFixed(0).padStart(8)} ` +
-            `${difference.toExponential(1).padStart(9)}`,
-        );
+        operands.set(backend, map);
       }
-      for (const o of operands.values()) tf.dispose([o.x, o.filter, o.dy]);
-      channels = out;
-      if ((i + 1) % config.poolEvery === 0) size /= 2;
+      for (let c = 0; c <= calls; c++) {
+        for (
+          const [side, backend] of [["native", BLAS_BACKEND_NAME], [
+            "openblas",
+            openblasName,
+          ]] as const
+        ) {
+          tf.setBackend(backend);
+          const t0 = performance.now();
+          const result = tf.engine().runKernel(
+            product.kernel,
+            operands.get(backend)!,
+            product.attrs as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor;
+          // The kernels run synchronously. Reading the values (first call only) would bar the
+          // output array from reuse: later calls would time fresh allocations, as training never
+          // does.
+          if (c > 0) times[side].push(performance.now() - t0);
+          else results.push(Float32Array.from(result.dataSync() as Float32Array));
+          result.dispose();
+        }
+      }
+      for (const map of operands.values()) tf.dispose(Object.values(map));
+      const n = median(times.native), o = median(times.openblas);
+      totalNative += n;
+      totalOpenblas += o;
+      console.log(
+        `${product.name.padEnd(24)} ${n.toFixed(2).padStart(8)} ${o.toFixed(2).padStart(8)} ` +
+          `${(o / n).toFixed(2).padStart(5)}× ${(product.flop / n / 1e6).toFixed(0).padStart(8)} ` +
+          `${relativeDifference(results[0]!, results[1]!).toExponential(1).padStart(9)}`,
+      );
     }
     console.log(
-      `${"all".padEnd(24)} ${totalDirect.toFixed(2).padStart(8)} ${
-        totalIm2col.toFixed(2).padStart(8)
-      } ${(totalIm2col / totalDirect).toFixed(2).padStart(5)}×`,
+      `${"all".padEnd(24)} ${totalNative.toFixed(2).padStart(8)} ${
+        totalOpenblas.toFixed(2).padStart(8)
+      } ${(totalOpenblas / totalNative).toFixed(2).padStart(5)}×`,
     );
   }
   Deno.exit(0);
 }
 
-/** Largest |a − b| over the largest |b|: the two algorithms' float32 rounding apart. */
+/** One convolution or dense product of a training step, as the kernel tfjs runs for it. */
+interface StepProduct {
+  name: string;
+  kernel: string;
+  inputs: Record<string, { values: Float32Array; shape: number[] }>;
+  attrs: Record<string, unknown>;
+  flop: number;
+}
+
+/**
+ * The convolution kernels (forward, input gradient except for the first layer, filter gradient)
+ * and the first dense layer's three products of one training step of the tutorial's model, on
+ * random operands.
+ */
+function stepProducts(batch: number): StepProduct[] {
+  const config = makeConfig();
+  const rng = createRng(11);
+  const random = (...shape: number[]) => ({
+    shape,
+    values: Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()),
+  });
+  const products: StepProduct[] = [];
+  let size = 32, channels = 3;
+  for (const [i, out] of config.convChannels.entries()) {
+    const xShape = [batch, size, size, channels], filterShape = [3, 3, channels, out];
+    const attrs = { strides: 1, pad: "same", dataFormat: "NHWC", dimRoundingMode: undefined };
+    const flop = 2 * batch * size * size * 9 * channels * out;
+    const x = random(...xShape), filter = random(...filterShape);
+    const dy = random(batch, size, size, out);
+    const name = `conv${i + 1}`;
+    products.push({
+      name: `${name} forward`,
+      kernel: "Conv2D",
+      inputs: { x, filter },
+      attrs,
+      flop,
+    });
+    if (i > 0) {
+      products.push({
+        name: `${name} input grad`,
+        kernel: "Conv2DBackpropInput",
+        inputs: { dy, filter },
+        attrs: { ...attrs, inputShape: xShape },
+        flop,
+      });
+    }
+    products.push({
+      name: `${name} filter grad`,
+      kernel: "Conv2DBackpropFilter",
+      inputs: { x, dy },
+      attrs: { ...attrs, filterShape },
+      flop,
+    });
+    channels = out;
+    if ((i + 1) % config.poolEvery === 0) size /= 2;
+  }
+  const inputs = size * size * channels, hidden = config.hiddenUnits;
+  const flop = 2 * batch * inputs * hidden;
+  const x = random(batch, inputs), w = random(inputs, hidden), dy = random(batch, hidden);
+  const matMul = (
+    name: string,
+    a: typeof x,
+    b: typeof x,
+    transposeA: boolean,
+    transposeB: boolean,
+  ) => ({
+    name,
+    kernel: "BatchMatMul",
+    inputs: { a, b },
+    attrs: { transposeA, transposeB },
+    flop,
+  });
+  products.push(matMul("fc1 forward", x, w, false, false));
+  products.push(matMul("fc1 input grad", dy, w, false, true));
+  products.push(matMul("fc1 weight grad", x, dy, true, false));
+  return products;
+}
+
+/** Largest |a − b| over the largest |b|: two algorithms' float32 rounding apart. */
 function relativeDifference(a: Float32Array, b: Float32Array): number {
   let diff = 0, scale = 1e-30;
   for (let i = 0; i < b.length; i++) {
@@ -530,10 +565,10 @@ if (flags.levers) {
     },
     {
       label: "+ native loops (C, OpenMP), no im2col reuse",
-      options: { directConvolutions: false },
+      options: { nativeProducts: false },
       adam: "fused",
     },
-    { label: "+ direct convolutions (C)", options: {}, adam: "fused" },
+    { label: "+ native convolutions and dense products (C)", options: {}, adam: "fused" },
   ];
   console.log(`\nlevers, batch ${batch}: ms per step (median, best, median process CPU)`);
   for (const [i, lever] of levers.entries()) {

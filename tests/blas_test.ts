@@ -93,13 +93,16 @@ if (available) {
   await registerBlasBackend({
     name: SMALL_CHUNKS,
     chunkElements: 3000,
-    directConvolutions: false,
+    nativeProducts: false,
   });
 }
 
-/** Native loops, but convolutions through im2col + sgemm: bit for bit the JS loops' results. */
+/**
+ * Native loops, but convolutions and products through OpenBLAS (im2col + sgemm): bit for bit
+ * the JS loops' results.
+ */
 const IM2COL = "blas-im2col";
-if (available) await registerBlasBackend({ name: IM2COL, directConvolutions: false });
+if (available) await registerBlasBackend({ name: IM2COL, nativeProducts: false });
 
 /**
  * The same backend with the element-wise, pooling, im2col and bias loops in JS, not in the native
@@ -437,6 +440,13 @@ Deno.test({
     cases.push({ a: [30, 8192], b: [8192, 500], ta: false, tb: false });
     cases.push({ a: [30, 8192], b: [30, 500], ta: true, tb: false });
     cases.push({ a: [30, 500], b: [8192, 500], ta: false, tb: true });
+    // Batch-sized products (the native ones where they load): row, column and step remainders.
+    cases.push({ a: [7, 300], b: [300, 77], ta: false, tb: false });
+    cases.push({ a: [128, 257], b: [257, 100], ta: false, tb: false });
+    cases.push({ a: [5, 70], b: [300, 70], ta: false, tb: true });
+    cases.push({ a: [33, 64], b: [256, 64], ta: false, tb: true });
+    cases.push({ a: [9, 257], b: [9, 65], ta: true, tb: false });
+    cases.push({ a: [128, 300], b: [128, 64], ta: true, tb: false });
     for (const [i, c] of cases.entries()) {
       const label = `${c.a}${c.ta ? "ᵀ" : ""} · ${c.b}${c.tb ? "ᵀ" : ""}`;
       await t.step(label, async () => {
@@ -879,7 +889,7 @@ Deno.test({
     // The device line says which loops run.
     assert.match(
       registration.ok ? registration.device : "",
-      /element-wise loops and direct convolutions native \(\d+ threads\)/,
+      /element-wise loops, convolutions and batch-sized products native \(\d+ threads\)/,
     );
     // A build into a fresh folder removes libraries of older sources, and nothing else.
     await withTempDir(async (dir) => {
@@ -1027,7 +1037,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the blas backend runs stride-1 convolutions as the native direct loops where they fit",
+  name: "the blas backend runs stride-1 convolutions and batch-sized products as native loops",
   ignore: nativeIgnore,
   fn: async (t) => {
     const kernels = native.ok ? native.kernels : null;
@@ -1090,6 +1100,32 @@ Deno.test({
         return convGradients(c, x, filter, dy).dFilter;
       });
       assert.ok(viaIm2col[0]!.some((v, i) => v !== dw[i]), "identical to the im2col path");
+    });
+    await t.step("BatchMatMul calls the batch-sized products, bit for bit", async () => {
+      const [m, k, n] = [30, 1000, 200];
+      const a = randomValues(m * k, 980), b = randomValues(k * n, 981);
+      const dy = randomValues(m * n, 982);
+      const [forward, inputGrad, weightGrad] = await runOn(BLAS_BACKEND_NAME, () => [
+        tf.matMul(tf.tensor2d(a, [m, k]), tf.tensor2d(b, [k, n])),
+        tf.matMul(tf.tensor2d(dy, [m, n]), tf.tensor2d(b, [k, n]), false, true),
+        tf.matMul(tf.tensor2d(a, [m, k]), tf.tensor2d(dy, [m, n]), true, false),
+      ]);
+      const direct = {
+        forward: new Float32Array(m * n),
+        inputGrad: new Float32Array(m * k),
+        weightGrad: new Float32Array(k * n),
+      };
+      kernels.gemmSmallM(a, b, direct.forward, m, n, k);
+      kernels.gemmSmallMNT(dy, b, direct.inputGrad, m, k, n);
+      kernels.gemmSmallKTN(a, dy, direct.weightGrad, k, n, m);
+      assertSameFloats(forward!, direct.forward, "a · b");
+      assertSameFloats(inputGrad!, direct.inputGrad, "dy · bᵀ");
+      assertSameFloats(weightGrad!, direct.weightGrad, "aᵀ · dy");
+      // And OpenBLAS's forward product sums in another order (the native one splits k in two).
+      const [viaOpenblas] = await runOn(IM2COL, () => [
+        tf.matMul(tf.tensor2d(a, [m, k]), tf.tensor2d(b, [k, n])),
+      ]);
+      assert.ok(viaOpenblas!.some((v, i) => v !== forward![i]), "identical to OpenBLAS's product");
     });
   },
 });

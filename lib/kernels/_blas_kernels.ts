@@ -215,9 +215,11 @@ export interface BlasKernelOptions {
   native?: NativeKernels | null;
   /**
    * Run stride-1 convolutions whose vector channels fit as the native direct loops
-   * ({@linkcode NativeKernels.convForward} and its gradients); needs `native`. @default false
+   * ({@linkcode NativeKernels.convForward} and its gradients), and matrix products with a
+   * batch-sized dimension as the native small products ({@linkcode NativeKernels.gemmSmallM}
+   * and its transposes); needs `native`. @default false
    */
-  directConvolutions?: boolean;
+  nativeProducts?: boolean;
 }
 
 /** tfjs is recording a gradient tape (inside `tf.grads`, `tf.variableGrads`, `minimize`). */
@@ -232,6 +234,9 @@ function isVariableData(dataId: object): boolean {
   }
   return false;
 }
+
+/** Largest batch-sized dimension for which the native small products replace `sgemm`. */
+const SMALL_BATCH = 128;
 
 /** Identifies a convolution's geometry, so that a cached im2col matrix is only reused as-is. */
 function convKey(info: Conv2DInfo): string {
@@ -319,7 +324,7 @@ export function createBlasKernels(
   const chunkElements = options.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
   const cacheColumns = options.cacheColumns ?? true;
   const native = options.native ?? null;
-  const direct = options.directConvolutions === true ? native : null;
+  const direct = options.nativeProducts === true ? native : null;
   const columnCache = new ColumnCache();
   const scratch = new Scratch();
   const toColumns = native === null ? im2col : native.im2col;
@@ -592,6 +597,22 @@ export function createBlasKernels(
     const av = valuesOf(backend, a), bv = valuesOf(backend, b);
     const out = allocate(backend, batch * m * n);
     const lda = transposeA ? m : k, ldb = transposeB ? k : n;
+    if (direct !== null && batch === 1) {
+      // A dense layer at training batch sizes: one dimension is the batch (≤ SMALL_BATCH) and
+      // the others are large. OpenBLAS keeps the small products (the 10-class layer).
+      if (!transposeA && !transposeB && m <= SMALL_BATCH && n >= 64 && k >= 256) {
+        direct.gemmSmallM(av, bv, out, m, n, k);
+        return out;
+      }
+      if (!transposeA && transposeB && m <= SMALL_BATCH && n >= 256 && k >= 64) {
+        direct.gemmSmallMNT(av, bv, out, m, n, k);
+        return out;
+      }
+      if (transposeA && !transposeB && k <= SMALL_BATCH && n >= 64 && m >= 256) {
+        direct.gemmSmallKTN(av, bv, out, m, n, k);
+        return out;
+      }
+    }
     if (batchB === 1 && !transposeA && batch > 1) {
       // Stacked rows times one matrix: a single product of (batch·m)×k by k×n.
       blas.sgemm(false, transposeB, batch * m, n, k, 1, av, lda, bv, ldb, 0, out, n);

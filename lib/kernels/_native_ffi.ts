@@ -59,6 +59,18 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
     result: "i32",
   },
+  cifar_gemm_small_m: {
+    parameters: ["buffer", "buffer", "buffer", "i64", "i64", "i64"],
+    result: "i32",
+  },
+  cifar_gemm_small_m_nt: {
+    parameters: ["buffer", "buffer", "buffer", "i64", "i64", "i64"],
+    result: "i32",
+  },
+  cifar_gemm_small_k_tn: {
+    parameters: ["buffer", "buffer", "buffer", "i64", "i64", "i64"],
+    result: "i32",
+  },
   cifar_relu: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   cifar_step: { parameters: ["buffer", "buffer", "i64", "f32"], result: "void" },
   cifar_floor: { parameters: ["buffer", "buffer", "i64"], result: "void" },
@@ -144,8 +156,8 @@ export interface AdamStep {
 
 /**
  * The native loops. Each element-wise, pooling, im2col and Adam loop matches its JS twin bit for
- * bit; the direct convolutions have no JS twin and match the cpu kernels within float32 rounding
- * (see _native.c).
+ * bit; the direct convolutions and small-batch products have no JS twin (the JS path hands them to
+ * OpenBLAS) and match the cpu kernels within float32 rounding (see _native.c).
  */
 export interface NativeKernels {
   /** Where the library was loaded from. */
@@ -181,6 +193,36 @@ export interface NativeKernels {
     dy: Float32Array,
     info: DirectConvGeometry,
     dw: Float32Array,
+  ): void;
+  /**
+   * c [m×n] = a [m×k] · b [k×n] (row-major), for a small m (the batch): a dense layer's forward
+   * product.
+   */
+  gemmSmallM(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+  ): void;
+  /** c [m×n] = a [m×k] · bᵀ with b [n×k], for a small m: a dense layer's input gradient. */
+  gemmSmallMNT(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+  ): void;
+  /** c [m×n] = aᵀ · b with a [k×m] and b [k×n], for a small k: a dense layer's weight gradient. */
+  gemmSmallKTN(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    m: number,
+    n: number,
+    k: number,
   ): void;
   relu(x: Float32Array, out: Float32Array): void;
   step(x: Float32Array, out: Float32Array, alpha: number): void;
@@ -258,12 +300,12 @@ export function applyThreadEnvDefaults() {
 
 const EMPTY = new Float32Array(1);
 
-/** Throws when a direct convolution reports that its scratch memory could not be allocated. */
-function checkScratch(pass: string, status: number) {
+/** Throws when a native product reports that its scratch memory could not be allocated. */
+function checkScratch(what: string, status: number) {
   if (status !== 0) {
     throw new Error(
-      `Cannot run the native direct convolution (${pass}): out of memory for its scratch arrays ` +
-        `(about 8 MB plus one filter per thread); free memory, or set ${NATIVE_ENV}=0`,
+      `Cannot run the native ${what} kernel: out of memory for its scratch arrays (a few MB); ` +
+        `free memory, or set ${NATIVE_ENV}=0`,
     );
   }
 }
@@ -308,18 +350,32 @@ function wrap(symbols: NativeSymbols, path: string): NativeKernels {
     },
     convForward: (x, w, info, out) =>
       checkScratch(
-        "forward",
+        "convolution",
         s.cifar_conv_forward(x, w, setConv(info), info.batchSize, info.outChannels, out),
       ),
     convInputGrad: (dy, w, info, dx) =>
       checkScratch(
-        "input gradient",
+        "convolution input gradient",
         s.cifar_conv_input_grad(dy, w, setConv(info), info.batchSize, info.outChannels, dx),
       ),
     convFilterGrad: (x, dy, info, dw) =>
       checkScratch(
-        "filter gradient",
+        "convolution filter gradient",
         s.cifar_conv_filter_grad(x, dy, setConv(info), info.batchSize, info.outChannels, dw),
+      ),
+    gemmSmallM: (a, b, c, m, n, k) =>
+      checkScratch("product", s.cifar_gemm_small_m(a, b, c, BigInt(m), BigInt(n), BigInt(k))),
+    // The C side names the product D·Wᵀ with D [M×N] and W [K×N].
+    gemmSmallMNT: (a, b, c, m, n, k) =>
+      checkScratch(
+        "product",
+        s.cifar_gemm_small_m_nt(a, b, c, BigInt(m), BigInt(k), BigInt(n)),
+      ),
+    // The C side names the product Aᵀ·D with A [M×K] and D [M×N]: M is the batch, K the rows.
+    gemmSmallKTN: (a, b, c, m, n, k) =>
+      checkScratch(
+        "product",
+        s.cifar_gemm_small_k_tn(a, b, c, BigInt(k), BigInt(n), BigInt(m)),
       ),
     threads: () => s.cifar_native_threads(),
     setThreads: (threads) => s.cifar_native_set_threads(threads),
