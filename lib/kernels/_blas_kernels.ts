@@ -1,7 +1,9 @@
 /**
  * Internal: the BLAS-based kernels of the "blas" backend. Convolutions run as im2col + `sgemm`
  * (and `sgemm` + col2im for the input gradient), matrix products call `sgemm` with the transposes
- * mapped to `CblasTrans`, and the fused variants add bias and activation in one pass. Every kernel
+ * mapped to `CblasTrans`, and the fused variants add bias and activation in one pass; with
+ * `nativeProducts`, stride-1 convolutions and batch-sized products run as the native kernels
+ * of lib/kernels/_native.c instead. Every kernel
  * falls back to the original `cpu` kernel for cases it does not cover (NCHW, dilations, non-float32
  * inputs, batch broadcasts other than 1-to-many), so results never depend on which path ran.
  * @module

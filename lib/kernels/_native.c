@@ -1,10 +1,12 @@
 /*
  * Native companions of the "blas" backend's JS kernels (lib/kernels/_blas_*.ts): the same loops,
- * compiled with the machine's C compiler and run on every core through OpenMP. Each function
- * computes exactly what its JS twin computes — same operations, same order, same rounding — so
- * results are bit for bit those of the JS path (tests/blas_test.ts compares them). That is why
- * the build uses -ffp-contract=off (no fused multiply-add) and never -ffast-math;
- * -fno-trapping-math only lets loops that compare floats vectorise, with the same results.
+ * compiled with the machine's C compiler and run on every core through OpenMP. Each element-wise,
+ * pooling, im2col and Adam function computes exactly what its JS twin computes — same operations,
+ * same order, same rounding — so results are bit for bit those of the JS path (tests/blas_test.ts
+ * compares them). That is why the build uses -ffp-contract=off (no fused multiply-add) and never
+ * -ffast-math; -fno-trapping-math only lets loops that compare floats vectorise, with the same
+ * results. The direct convolutions and batch-sized products at the end replace OpenBLAS calls,
+ * not JS loops: they sum in their own order, with fused multiply-add.
  *
  * Built and loaded by lib/kernels/_native_ffi.ts; every entry point is called through Deno's FFI.
  */

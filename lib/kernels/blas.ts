@@ -1,9 +1,10 @@
 /**
  * A TensorFlow.js backend named "blas": tfjs's pure-JS `cpu` backend with its heavy kernels
  * (convolutions and their gradients, matrix products, fused conv/matmul + bias + ReLU) rerouted to
- * a native CBLAS `sgemm` (OpenBLAS, or Apple's Accelerate) through Deno's FFI. Tensors stay in JS
- * typed arrays, which FFI hands to the library without copying, and OpenBLAS's threads use every
- * core, which single-threaded wasm cannot.
+ * native code through Deno's FFI: a CBLAS `sgemm` (OpenBLAS, or Apple's Accelerate) and, where a C
+ * compiler runs, our own kernels (lib/kernels/_native.c: direct convolutions, batch-sized
+ * products, element-wise loops, Adam). Tensors stay in JS typed arrays, which FFI hands over
+ * without copying, and the native threads use every core, which single-threaded wasm cannot.
  *
  * Needs `--allow-ffi` (tests run with `-A`); without it, or without the library,
  * {@linkcode registerBlasBackend} reports why instead of throwing.
@@ -77,10 +78,9 @@ export interface BlasBackendOptions {
   /**
    * With the native kernels, run stride-1 convolutions (forward, input and filter gradients)
    * and the dense layers' products at small batch sizes as register-tiled loops in _native.c
-   * instead of im2col + `sgemm` and `sgemm`: 1.45× faster for the convolutions of a training
-   * step at batch 30 and 2× at batch 128 (`./run bench:blas --batch 30,128 --products`). They
-   * sum in their own order, so results match the OpenBLAS path within float32 rounding, not bit
-   * for bit. @default true
+   * instead of im2col + `sgemm` and `sgemm`: together 1.5× faster at batch 30 and 128
+   * (`./run bench:blas --batch 30,128 --products`). They sum in their own order, so results
+   * match the OpenBLAS path within float32 rounding, not bit for bit. @default true
    */
   nativeProducts?: boolean;
 }
