@@ -352,6 +352,7 @@ static float *scratch_padded, *scratch_filter, *scratch_grad;
 static int64_t scratch_padded_n, scratch_filter_n, scratch_grad_n;
 
 static float *scratch(float **buffer, int64_t *have, int64_t need) {
+  if (need < 1) need = 1; /* an empty batch still gets a valid pointer */
   if (need > *have) {
     free(*buffer);
     *buffer = (float *)aligned_alloc(64, (size_t)((need * sizeof(float) + 63) / 64 * 64));

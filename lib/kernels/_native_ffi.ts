@@ -471,7 +471,11 @@ function compilerVersion(compiler: string): string | null {
  * Compiles _native.c into `cacheDir` (temp file, then rename) unless a library of the same
  * source, compiler and flags is there already; returns its path, or a reason.
  */
-function build(cacheDir: string): { ok: true; path: string } | { ok: false; reason: string } {
+function build(
+  cacheDir: string,
+  extraFlags: readonly string[],
+): { ok: true; path: string } | { ok: false; reason: string } {
+  const flags = [...FLAGS, ...extraFlags];
   const source = Deno.readTextFileSync(SOURCE_URL);
   const named = envValue(COMPILER_ENV);
   const compilers = named ? [named] : ["cc", "gcc", "clang"];
@@ -492,10 +496,12 @@ function build(cacheDir: string): { ok: true; path: string } | { ok: false; reas
     };
   }
   const key = createHash("sha256")
-    .update([source, compiler, version, FLAGS.join(" "), Deno.build.target].join("\0"))
+    .update([source, compiler, version, flags.join(" "), Deno.build.target].join("\0"))
     .digest("hex")
     .slice(0, 16);
-  const path = `${cacheDir}/cifar10_kernels-${key}.so`;
+  // Variants (extra flags) get their own name, and never count as stale builds of the default.
+  const variant = extraFlags.length > 0;
+  const path = `${cacheDir}/cifar10_kernels-${variant ? "variant-" : ""}${key}.so`;
   try {
     Deno.statSync(path);
     return { ok: true, path };
@@ -506,7 +512,7 @@ function build(cacheDir: string): { ok: true; path: string } | { ok: false; reas
   const temp = `${path}.${Deno.pid}.tmp`;
   const sourcePath = fileURLToPath(SOURCE_URL);
   const result = new Deno.Command(compiler, {
-    args: [...FLAGS, "-o", temp, sourcePath, "-lm"],
+    args: [...flags, "-o", temp, sourcePath, "-lm"],
     stdout: "piped",
     stderr: "piped",
   }).outputSync();
@@ -524,7 +530,7 @@ function build(cacheDir: string): { ok: true; path: string } | { ok: false; reas
   Deno.renameSync(temp, path);
   // Libraries of earlier sources are never loaded again (a process that has one open keeps it
   // mapped after the unlink).
-  for (const entry of Deno.readDirSync(cacheDir)) {
+  for (const entry of variant ? [] : Deno.readDirSync(cacheDir)) {
     const stale = /^cifar10_kernels-[0-9a-f]{16}\.so$/.test(entry.name) &&
       `${cacheDir}/${entry.name}` !== path;
     if (stale) Deno.removeSync(`${cacheDir}/${entry.name}`);
@@ -540,15 +546,21 @@ let cached: NativeKernelsResult | null = null;
  * `CIFAR10_NATIVE=0` turns them off; `CIFAR10_NATIVE=/path/lib.so` loads a prebuilt library.
  *
  * @param cacheDir Folder for the built library. @default the repository's `.tools/native`
+ * @param extraFlags Compiler flags after the usual ones, e.g. `-mno-avx512f` to build the
+ *   narrower-vector variant a machine without AVX-512 runs (tests use this). @default none
  */
-export function loadNativeKernels(cacheDir?: string): NativeKernelsResult {
-  if (cached !== null && cacheDir === undefined) return cached;
-  const result = load(cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL).replace(/\/$/, ""));
-  if (cacheDir === undefined) cached = result;
+export function loadNativeKernels(
+  cacheDir?: string,
+  extraFlags: readonly string[] = [],
+): NativeKernelsResult {
+  const shared = cacheDir === undefined && extraFlags.length === 0;
+  if (cached !== null && shared) return cached;
+  const result = load(cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL).replace(/\/$/, ""), extraFlags);
+  if (shared) cached = result;
   return result;
 }
 
-function load(cacheDir: string): NativeKernelsResult {
+function load(cacheDir: string, extraFlags: readonly string[]): NativeKernelsResult {
   const raw = envValue(NATIVE_ENV)?.trim() ?? "";
   if (["0", "off", "false", "no"].includes(raw.toLowerCase())) {
     return { ok: false, reason: `turned off by ${NATIVE_ENV}=${raw}` };
@@ -568,7 +580,7 @@ function load(cacheDir: string): NativeKernelsResult {
   }
   let built;
   try {
-    built = build(cacheDir);
+    built = build(cacheDir, extraFlags);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
     return { ok: false, reason: `cannot build them in ${cacheDir}: ${message}` };
