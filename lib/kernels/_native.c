@@ -347,6 +347,17 @@ static int64_t tile_vectors(int64_t channels) {
   return vectors % 4 == 0 ? 4 : vectors % 2 == 0 ? 2 : 1;
 }
 
+/* This thread's number and its team's size, inside a parallel region (0 and 1 without OpenMP). */
+static inline void team_position(int *id, int *team) {
+#ifdef _OPENMP
+  *id = omp_get_thread_num();
+  *team = omp_get_num_threads();
+#else
+  *id = 0;
+  *team = 1;
+#endif
+}
+
 /* Grow-only scratch arrays; the entry points are only ever called from one (the JS) thread. */
 static float *scratch_padded, *scratch_filter, *scratch_grad;
 static int64_t scratch_padded_n, scratch_filter_n, scratch_grad_n;
@@ -604,11 +615,8 @@ int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g
     const float *dyc = dy + c0 * OH * OW * CO;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
-      int id = 0, team = 1;
-#ifdef _OPENMP
-      id = omp_get_thread_num();
-      team = omp_get_num_threads();
-#endif
+      int id, team;
+      team_position(&id, &team);
       float *mine = sums + id * size;
       for (int64_t n = count * id / team; n < count * (id + 1) / team; n++) {
         const float *image = xp + n * HP * rowStride, *dyn = dyc + n * OH * OW * CO;
@@ -764,11 +772,8 @@ int32_t cifar_gemm_small_m(const float *A, const float *B, float *C, int64_t M, 
   if (K == 0) memset(C, 0, sizeof(float) * M * N);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    int id = 0, team = 1;
-#ifdef _OPENMP
-    id = omp_get_thread_num();
-    team = omp_get_num_threads();
-#endif
+    int id, team;
+    team_position(&id, &team);
     float *packed = work + id * (packSize + partialSize), *mine = threads > 1 ? packed + packSize : C;
     /* Split K on GEMM_STEPS boundaries. */
     const int64_t chunks = (K + GEMM_STEPS - 1) / GEMM_STEPS;
@@ -808,10 +813,8 @@ int32_t cifar_gemm_small_k_tn(const float *A, const float *D, float *G, int64_t 
   if (work == NULL) return 1;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t blk = 0; blk < blocks; blk++) {
-    int id = 0;
-#ifdef _OPENMP
-    id = omp_get_thread_num();
-#endif
+    int id, team;
+    team_position(&id, &team);
     const int64_t k0 = blk * GEMM_STEPS, rows = K - k0 < GEMM_STEPS ? K - k0 : GEMM_STEPS;
     if (M == 0) {
       memset(G + k0 * N, 0, sizeof(float) * rows * N);
@@ -847,10 +850,8 @@ int32_t cifar_gemm_small_m_nt(const float *D, const float *W, float *C, int64_t 
   }
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t blk = 0; blk < blocks; blk++) {
-    int id = 0;
-#ifdef _OPENMP
-    id = omp_get_thread_num();
-#endif
+    int id, team;
+    team_position(&id, &team);
     const int64_t k0 = blk * GEMM_STEPS, rows = K - k0 < GEMM_STEPS ? K - k0 : GEMM_STEPS;
     float *block = work + N * MP + id * blockSize;
     if (N == 0) memset(block, 0, sizeof(float) * rows * MP);

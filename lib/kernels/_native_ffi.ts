@@ -40,6 +40,17 @@ const FLAGS = [
   "-Wl,-z,nodelete",
 ];
 
+/** (input, filter or gradient, geometry, batch, out channels, output) → 0, or 1 out of memory. */
+const CONVOLUTION = {
+  parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
+  result: "i32",
+} as const;
+/** (a, b, c, and three sizes) → 0, or 1 out of memory. */
+const PRODUCT = {
+  parameters: ["buffer", "buffer", "buffer", "i64", "i64", "i64"],
+  result: "i32",
+} as const;
+
 const SYMBOLS = {
   cifar_native_version: { parameters: [], result: "i32" },
   cifar_native_threads: { parameters: [], result: "i32" },
@@ -47,30 +58,12 @@ const SYMBOLS = {
   cifar_im2col: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
   cifar_col2im: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
   cifar_conv_lanes: { parameters: [], result: "i32" },
-  cifar_conv_forward: {
-    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
-    result: "i32",
-  },
-  cifar_conv_input_grad: {
-    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
-    result: "i32",
-  },
-  cifar_conv_filter_grad: {
-    parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
-    result: "i32",
-  },
-  cifar_gemm_small_m: {
-    parameters: ["buffer", "buffer", "buffer", "i64", "i64", "i64"],
-    result: "i32",
-  },
-  cifar_gemm_small_m_nt: {
-    parameters: ["buffer", "buffer", "buffer", "i64", "i64", "i64"],
-    result: "i32",
-  },
-  cifar_gemm_small_k_tn: {
-    parameters: ["buffer", "buffer", "buffer", "i64", "i64", "i64"],
-    result: "i32",
-  },
+  cifar_conv_forward: CONVOLUTION,
+  cifar_conv_input_grad: CONVOLUTION,
+  cifar_conv_filter_grad: CONVOLUTION,
+  cifar_gemm_small_m: PRODUCT,
+  cifar_gemm_small_m_nt: PRODUCT,
+  cifar_gemm_small_k_tn: PRODUCT,
   cifar_relu: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   cifar_step: { parameters: ["buffer", "buffer", "i64", "f32"], result: "void" },
   cifar_floor: { parameters: ["buffer", "buffer", "i64"], result: "void" },
@@ -142,6 +135,16 @@ export interface PoolGeometry {
 export type BinaryOp = "add" | "sub" | "mul" | "div";
 const OP_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
 
+/** A matrix product into c [m×n] (row-major) with inner size k; see its method for the layouts. */
+export type NativeProduct = (
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+) => void;
+
 /** Adam hyperparameters of one step, as FusedAdamOptimizer computes them. */
 export interface AdamStep {
   beta1: number;
@@ -198,32 +201,11 @@ export interface NativeKernels {
    * c [m×n] = a [m×k] · b [k×n] (row-major), for a small m (the batch): a dense layer's forward
    * product.
    */
-  gemmSmallM(
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    m: number,
-    n: number,
-    k: number,
-  ): void;
+  gemmSmallM: NativeProduct;
   /** c [m×n] = a [m×k] · bᵀ with b [n×k], for a small m: a dense layer's input gradient. */
-  gemmSmallMNT(
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    m: number,
-    n: number,
-    k: number,
-  ): void;
+  gemmSmallMNT: NativeProduct;
   /** c [m×n] = aᵀ · b with a [k×m] and b [k×n], for a small k: a dense layer's weight gradient. */
-  gemmSmallKTN(
-    a: Float32Array,
-    b: Float32Array,
-    c: Float32Array,
-    m: number,
-    n: number,
-    k: number,
-  ): void;
+  gemmSmallKTN: NativeProduct;
   relu(x: Float32Array, out: Float32Array): void;
   step(x: Float32Array, out: Float32Array, alpha: number): void;
   floor(x: Float32Array, out: Float32Array): void;
