@@ -770,10 +770,12 @@ int32_t cifar_gemm_small_m(const float *A, const float *B, float *C, int64_t M, 
   float *work = scratch(&scratch_gemm, &scratch_gemm_n, threads * (packSize + partialSize));
   if (work == NULL) return 1;
   if (K == 0) memset(C, 0, sizeof(float) * M * N);
+  int used = 1; /* OpenMP may start fewer threads than asked for */
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     int id, team;
     team_position(&id, &team);
+    if (id == 0) used = team;
     float *packed = work + id * (packSize + partialSize), *mine = threads > 1 ? packed + packSize : C;
     /* Split K on GEMM_STEPS boundaries. */
     const int64_t chunks = (K + GEMM_STEPS - 1) / GEMM_STEPS;
@@ -789,7 +791,7 @@ int32_t cifar_gemm_small_m(const float *A, const float *B, float *C, int64_t M, 
   if (threads > 1) {
     for (int64_t i = 0; i < M * N; i++) {
       float sum = work[packSize + i];
-      for (int t = 1; t < threads; t++) sum += work[t * (packSize + partialSize) + packSize + i];
+      for (int t = 1; t < used; t++) sum += work[t * (packSize + partialSize) + packSize + i];
       C[i] = sum;
     }
   }
