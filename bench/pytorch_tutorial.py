@@ -273,16 +273,25 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
+_highest_peak_mib = 0.0
+
+
 def peak_rss_mib():
-    # VmHWM, as our side reads it; ru_maxrss (also KiB on Linux) where /proc is missing.
+    # VmHWM, as our side reads it; ru_maxrss (also KiB on Linux) where /proc is missing. Never below
+    # an earlier reading, as on our side: Linux reports VmHWM as the larger of a lazily updated
+    # high-water mark and the current RSS, so an unrecorded peak can read lower later.
+    global _highest_peak_mib
+    reading = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     try:
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
+                    reading = int(line.split()[1]) / 1024.0
+                    break
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    _highest_peak_mib = max(_highest_peak_mib, reading)
+    return _highest_peak_mib
 
 
 def runtime_description(args):
