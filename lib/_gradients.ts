@@ -28,6 +28,27 @@ function expandReduced(dy: tf.Tensor, x: tf.Tensor, axis: number | number[]): tf
   return tf.mul(tf.reshape(dy, shape), tf.ones(x.shape, "float32"));
 }
 
+/**
+ * Name of an optional kernel, inputs `{ dy, x }` of one shape, both float32: ReLU's input gradient
+ * `dy · step(x)` (dy where x > 0, NaN where x is NaN, else dy · 0) in one pass and one array,
+ * with exactly the values of `tf.mul(dy, tf.step(x))`. The "blas" backend provides it; on other
+ * backends {@linkcode reluBackprop} runs the two ops.
+ */
+export const RELU_BACKPROP = "CifarReluBackprop";
+
+/**
+ * ReLU's input gradient: `dy · step(x)`, where x is ReLU's input or its output (both are > 0 at
+ * the same places, and NaN at the same places).
+ */
+export function reluBackprop(dy: tf.Tensor, x: tf.Tensor): tf.Tensor {
+  const fused = dy.dtype === "float32" && x.dtype === "float32" &&
+    tf.util.arraysEqual(dy.shape, x.shape) &&
+    tf.getKernel(RELU_BACKPROP, tf.getBackend()) !== undefined;
+  return fused
+    ? tf.engine().runKernel(RELU_BACKPROP, { dy, x }) as tf.Tensor
+    : tf.mul(dy, tf.cast(tf.step(x), "float32"));
+}
+
 const GRADIENTS: tf.GradConfig[] = [
   {
     kernelName: tf.Conv2D,
@@ -138,7 +159,7 @@ const GRADIENTS: tf.GradConfig[] = [
     inputsToSave: ["x"],
     gradFunc: (dy, saved) => {
       const [x] = saved as Saved;
-      return { x: () => tf.mul(dy as tf.Tensor, tf.cast(tf.step(x!), "float32")) };
+      return { x: () => reluBackprop(dy as tf.Tensor, x!) };
     },
   },
   {

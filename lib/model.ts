@@ -29,7 +29,7 @@ function makeConvBiasRelu(inputGradient: boolean) {
       gradFunc: (dy: tf.Tensor4D, saved: tf.Tensor[]) => {
         const [xs, ws, ys] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
         // ReLU's gradient: 1 where the pre-activation is > 0, which is exactly where y > 0.
-        const dz = tf.mul(dy, tf.step(ys));
+        const dz = reluBackprop(dy, ys);
         const dBias = tf.sum(dz, [0, 1, 2]);
         const dFilter = tf.engine().runKernel("Conv2DBackpropFilter", { x: xs, dy: dz }, {
           ...CONV_ATTRS,
@@ -64,7 +64,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import pl from "nodejs-polars";
 import type { TrainConfig } from "./config.ts";
 import { createRng, deriveSeed, dropoutMask } from "./random.ts";
-import { registerTrainingGradients } from "./_gradients.ts";
+import { registerTrainingGradients, reluBackprop } from "./_gradients.ts";
 
 /** Side of the square input images. */
 const INPUT_SIZE = 32;

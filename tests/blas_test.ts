@@ -14,7 +14,7 @@ import { withTempDir } from "./_util.ts";
 import { blasCandidates, openBlas } from "../lib/kernels/_blas_ffi.ts";
 import { im2col } from "../lib/kernels/_blas_kernels.ts";
 import { ArrayPool, BlasBackend } from "../lib/kernels/_blas_memory.ts";
-import { registerTrainingGradients } from "../lib/_gradients.ts";
+import { registerTrainingGradients, RELU_BACKPROP, reluBackprop } from "../lib/_gradients.ts";
 import { createRng } from "../lib/random.ts";
 import { buildModel } from "../lib/model.ts";
 import { makeConfig } from "../lib/config.ts";
@@ -528,6 +528,29 @@ Deno.test({
         tf.sum(y, [0, 2]),
       ];
     }, "element-wise");
+  },
+});
+
+Deno.test({
+  name: "ReLU's fused input gradient gives the bits of mul(dy, step(x)), special values included",
+  ignore,
+  fn: async () => {
+    assert.ok(tf.getKernel(RELU_BACKPROP, BLAS_BACKEND_NAME) !== undefined);
+    assert.ok(tf.getKernel(RELU_BACKPROP, JS_LOOPS) !== undefined);
+    const size = 40_000; // above the size at which the native loop uses every thread
+    const x = randomValues(size, 60), dy = randomValues(size, 61);
+    const specials = [NaN, -0, 0, Infinity, -Infinity, 1e-45, -1e-45];
+    for (const [i, v] of specials.entries()) {
+      for (const [j, d] of [...specials, -2.5, 3].entries()) {
+        x[i * 16 + j] = v;
+        dy[i * 16 + j] = d;
+      }
+    }
+    await assertIdentical(() => {
+      const dyt = tf.tensor2d(dy, [200, 200]), xt = tf.tensor2d(x, [200, 200]);
+      // On cpu reluBackprop runs Multiply and Step; on the blas backends, the fused kernel.
+      return [reluBackprop(dyt, xt), tf.mul(dyt, tf.step(xt))];
+    }, "ReLU backprop");
   },
 });
 

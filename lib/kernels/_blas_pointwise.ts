@@ -21,6 +21,7 @@ import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import type { FallbackLookup } from "./_blas_kernels.ts";
 import type { NativeKernels } from "./_native_ffi.ts";
 import { allocate, allocateZeroed } from "./_blas_memory.ts";
+import { RELU_BACKPROP } from "../_gradients.ts";
 
 function float32Values(backend: MathBackendCPU, info: TensorInfo): Float32Array | null {
   if (info.dtype !== "float32") return null;
@@ -170,6 +171,32 @@ export function createPointwiseKernels(
       const v = xv[i]!;
       // v > 0 ? 1 : alpha, selected without a branch; NaN maps to NaN as in the cpu kernel.
       out[i] = values[+(v > 0)]!;
+      if (v !== v) out[i] = NaN;
+    }
+    return backend.makeTensorInfo(x.shape, "float32", out);
+  };
+
+  // ReLU's input gradient in one pass: the values of Multiply(dy, Step(x)), without Step's array.
+  const reluBackprop: KernelFunc = (args) => {
+    const backend = args.backend as MathBackendCPU;
+    const { dy, x } = args.inputs as { dy: TensorInfo; x: TensorInfo };
+    const dyv = float32Values(backend, dy), xv = float32Values(backend, x);
+    if (dyv === null || xv === null || dyv.length !== xv.length) {
+      throw new Error(
+        `Cannot run ${RELU_BACKPROP}: expected float32 dy and x of one shape, found ` +
+          `${dy.dtype} [${dy.shape}] and ${x.dtype} [${x.shape}]`,
+      );
+    }
+    const out = allocate(backend, xv.length);
+    if (native !== null) {
+      native.reluBackprop(dyv, xv, out);
+      return backend.makeTensorInfo(x.shape, "float32", out);
+    }
+    // dy · step(x), the factor picked without a branch; NaN where x is NaN, as Step gives.
+    const factors = new Float64Array([0, 1]);
+    for (let i = 0; i < xv.length; i++) {
+      const v = xv[i]!;
+      out[i] = dyv[i]! * factors[+(v > 0)]!;
       if (v !== v) out[i] = NaN;
     }
     return backend.makeTensorInfo(x.shape, "float32", out);
@@ -417,6 +444,7 @@ export function createPointwiseKernels(
   return [
     { kernelName: "Relu", kernelFunc: relu },
     { kernelName: "Step", kernelFunc: step },
+    { kernelName: RELU_BACKPROP, kernelFunc: reluBackprop },
     { kernelName: "Floor", kernelFunc: floor },
     { kernelName: "Add", kernelFunc: binary("Add", "add") },
     { kernelName: "Sub", kernelFunc: binary("Sub", "sub") },

@@ -138,6 +138,15 @@ void cifar_step(const float *x, float *out, int64_t n, float alpha) {
   }
 }
 
+/* ReLU's input gradient dy · step(x): dy · 1, dy · 0 (±0, or NaN for an infinite dy) or NaN. */
+void cifar_relu_backprop(const float *dy, const float *x, float *out, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    out[i] = dy[i] * (v > 0.0f ? 1.0f : (v == v ? 0.0f : v));
+  }
+}
+
 void cifar_floor(const float *x, float *out, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
   for (int64_t i = 0; i < n; i++) out[i] = floorf(x[i]);

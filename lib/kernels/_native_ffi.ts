@@ -67,6 +67,7 @@ const SYMBOLS = {
   cifar_relu: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   cifar_step: { parameters: ["buffer", "buffer", "i64", "f32"], result: "void" },
   cifar_floor: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  cifar_relu_backprop: { parameters: ["buffer", "buffer", "buffer", "i64"], result: "void" },
   cifar_binary: {
     parameters: ["i32", "buffer", "i64", "buffer", "i64", "buffer", "i64"],
     result: "void",
@@ -209,6 +210,8 @@ export interface NativeKernels {
   relu(x: Float32Array, out: Float32Array): void;
   step(x: Float32Array, out: Float32Array, alpha: number): void;
   floor(x: Float32Array, out: Float32Array): void;
+  /** ReLU's input gradient `dy · step(x)`. */
+  reluBackprop(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   /** `out[i] = a[i % |a|] op b[i % |b|]`; |a| and |b| divide |out|. */
   binary(op: BinaryOp, a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** Column sums of a [rows, out.length] array, accumulated in float64. */
@@ -366,6 +369,7 @@ function wrap(symbols: NativeSymbols, path: string): NativeKernels {
     relu: (x, out) => s.cifar_relu(x, out, BigInt(out.length)),
     step: (x, out, alpha) => s.cifar_step(x, out, BigInt(out.length), alpha),
     floor: (x, out) => s.cifar_floor(x, out, BigInt(out.length)),
+    reluBackprop: (dy, x, out) => s.cifar_relu_backprop(dy, x, out, BigInt(out.length)),
     binary: (op, a, b, out) =>
       s.cifar_binary(
         OP_CODES[op],
