@@ -327,6 +327,9 @@ export function createBlasKernels(
   const cacheColumns = options.cacheColumns ?? true;
   const native = options.native ?? null;
   const direct = options.nativeProducts === true ? native : null;
+  /** The native direct convolutions, when they take this geometry with `channels` as vectors. */
+  const directFor = (info: Conv2DInfo, channels: number) =>
+    direct !== null && !isPointwise(info) && direct.directConvFits(info, channels) ? direct : null;
   const columnCache = new ColumnCache();
   const scratch = new Scratch();
   const toColumns = native === null ? im2col : native.im2col;
@@ -358,8 +361,9 @@ export function createBlasKernels(
     const rowsPerImage = info.outHeight * info.outWidth;
     const k = info.filterHeight * info.filterWidth * info.inChannels;
     const out = allocate(backend, info.batchSize * rowsPerImage * cout);
-    if (direct !== null && !isPointwise(info) && direct.directConvFits(info, cout)) {
-      direct.convForward(xv, wv, info, out);
+    const directConv = directFor(info, cout);
+    if (directConv !== null) {
+      directConv.convForward(xv, wv, info, out);
       return out;
     }
     if (isPointwise(info)) {
@@ -470,9 +474,10 @@ export function createBlasKernels(
     const k = info.filterHeight * info.filterWidth * info.inChannels;
     const dw = allocate(backend, k * cout);
     const cached = cacheColumns ? columnCache.claim(x.dataId, convKey(info)) : null;
-    if (direct !== null && !isPointwise(info) && direct.directConvFits(info, cout)) {
+    const directConv = directFor(info, cout);
+    if (directConv !== null) {
       if (cached !== null) columnCache.release(cached);
-      direct.convFilterGrad(xv, dyv, info, dw);
+      directConv.convFilterGrad(xv, dyv, info, dw);
     } else if (isPointwise(info)) {
       const m = info.batchSize * rowsPerImage;
       blas.sgemm(true, false, k, cout, m, 1, xv, k, dyv, cout, 0, dw, cout);
@@ -523,8 +528,9 @@ export function createBlasKernels(
     // The native col2im writes every pixel of its images; the JS one adds into zeros.
     const dxSize = info.batchSize * info.inHeight * info.inWidth * info.inChannels;
     const dx = native === null ? allocateZeroed(backend, dxSize) : allocate(backend, dxSize);
-    if (direct !== null && !isPointwise(info) && direct.directConvFits(info, info.inChannels)) {
-      direct.convInputGrad(dyv, wv, info, dx);
+    const directConv = directFor(info, info.inChannels);
+    if (directConv !== null) {
+      directConv.convInputGrad(dyv, wv, info, dx);
     } else if (isPointwise(info)) {
       const m = info.batchSize * rowsPerImage;
       blas.sgemm(false, true, m, k, cout, 1, dyv, cout, wv, cout, 0, dx, k);
