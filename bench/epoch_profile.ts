@@ -28,7 +28,7 @@ import { originalKernel } from "../lib/kernels/_conv.ts";
 import { buildModel } from "../lib/model.ts";
 import { createRng, deriveSeed } from "../lib/random.ts";
 import { generateSyntheticImages } from "../lib/synthetic.ts";
-import { createOptimizer, crossEntropy, trainEpoch } from "../lib/training.ts";
+import { createOptimizer, trainBatch, trainEpoch } from "../lib/training.ts";
 
 /** Settings of the profile. */
 export interface EpochProfileOptions {
@@ -144,24 +144,13 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
       const labels = tf.tensor1d(batch.labels, "int32");
       const t4 = performance.now();
       // trainEpoch's step (lib/training.ts).
-      let predictions: tf.Tensor | null = null;
-      const loss = optimizer.minimize(
-        () => {
-          const logits = model.forward(x, {
-            training: true,
-            seed: deriveSeed(config.seed, "dropout", epoch, b),
-          });
-          predictions = tf.keep(tf.argMax(logits, 1));
-          return crossEntropy(logits, labels);
-        },
-        true,
-        variables,
-      )!;
+      const dropoutSeed = deriveSeed(config.seed, "dropout", epoch, b);
+      const { loss, predictions } = trainBatch(model, optimizer, x, labels, dropoutSeed, variables);
       const t5 = performance.now();
-      const [lossValues] = await Promise.all([loss.data(), predictions!.data()]);
+      const [lossValues] = await Promise.all([loss.data(), predictions.data()]);
       if (!Number.isFinite(lossValues[0]!)) throw new Error(`non-finite loss at batch ${b}`);
       const t6 = performance.now();
-      tf.dispose([loss, predictions!, x, labels]);
+      tf.dispose([loss, predictions, x, labels]);
       const t7 = performance.now();
       const own = indices.subarray(b * options.batchSize, (b + 1) * options.batchSize);
       await trainEpoch(model, { set, indices: own }, {

@@ -350,6 +350,58 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
   });
 }
 
+/**
+ * One optimizer step on a batch, as the tutorial's loop takes it: forward in training mode (dropout
+ * masks from `dropoutSeed`), cross-entropy, backward, update. The caller reads and disposes both
+ * results.
+ *
+ * @param model The model; its parameters are updated.
+ * @param optimizer The optimizer.
+ * @param x Normalised images [batch, 32, 32, 3].
+ * @param labels Class indices (int32).
+ * @param dropoutSeed Seed of this step's dropout masks.
+ * @param variables The parameters to update. @default all of the model's
+ * @returns The batch's mean loss, and each image's predicted class.
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { makeConfig } from "./config.ts";
+ * import { buildModel } from "./model.ts";
+ * import { trainBatch } from "./training.ts";
+ * await tf.setBackend("cpu");
+ * const model = buildModel(makeConfig({ convChannels: [2], hiddenUnits: 4 }));
+ * const optimizer = tf.train.adam(0.001);
+ * const x = tf.zeros([2, 32, 32, 3]) as tf.Tensor4D, labels = tf.tensor1d([1, 2], "int32");
+ * const { loss, predictions } = trainBatch(model, optimizer, x, labels, 7);
+ * if (!(loss.dataSync()[0]! > 0) || predictions.shape[0] !== 2) throw new Error("no step");
+ * tf.dispose([loss, predictions, x, labels]);
+ * optimizer.dispose();
+ * model.dispose();
+ * ```
+ */
+export function trainBatch(
+  model: Model,
+  optimizer: tf.Optimizer,
+  x: tf.Tensor4D,
+  labels: tf.Tensor1D,
+  dropoutSeed: number,
+  variables: tf.Variable[] = Object.values(model.params),
+): { loss: tf.Scalar; predictions: tf.Tensor1D } {
+  // buildModel registered the gradients this needs.
+  let predictions: tf.Tensor1D | null = null;
+  const loss = optimizer.minimize(
+    () => {
+      const logits = model.forward(x, { training: true, seed: dropoutSeed });
+      predictions = tf.keep(tf.argMax(logits, 1));
+      return crossEntropy(logits, labels);
+    },
+    true,
+    variables,
+  )!;
+  return { loss, predictions: predictions! };
+}
+
 /** The images of a split: the whole set and which of its images to use. */
 export interface SplitData {
   /** The images (usually the full training set). */
@@ -590,25 +642,14 @@ export async function trainEpoch(
     shuffle: true,
     augmentSeed: (b) => deriveSeed(config.seed, "augment", epoch, b),
     async step(x, labels, b, labelValues) {
-      let predictions: tf.Tensor | null = null;
-      const loss = optimizer.minimize(
-        () => {
-          const logits = model.forward(x, {
-            training: true,
-            seed: deriveSeed(config.seed, "dropout", epoch, b),
-          });
-          predictions = tf.keep(tf.argMax(logits, 1));
-          return crossEntropy(logits, labels);
-        },
-        true,
-        variables,
-      )!;
+      const dropoutSeed = deriveSeed(config.seed, "dropout", epoch, b);
+      const { loss, predictions } = trainBatch(model, optimizer, x, labels, dropoutSeed, variables);
       try {
-        const [lossValues, predicted] = await Promise.all([loss.data(), predictions!.data()]);
+        const [lossValues, predicted] = await Promise.all([loss.data(), predictions.data()]);
         return [lossValues[0]!, countCorrect(predicted as Int32Array, labelValues)];
       } finally {
         loss.dispose();
-        (predictions as tf.Tensor | null)?.dispose();
+        predictions.dispose();
       }
     },
   }, options);
