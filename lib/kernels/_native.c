@@ -532,64 +532,99 @@ int32_t cifar_conv_input_grad(const float *dy, const float *w, const int32_t *g,
 }
 
 /*
- * One filter-gradient tile over the pixels of one image: acc[r][block] += Σ_pixels
- * xp[pixel + r] · dy[pixel][block], for R consecutive window offsets (kx·C + c) of one filter row.
+ * The register tile shared by the filter gradient and the batch-sized products below:
+ *   acc[r][v] (+)= Σ_o Σ_s a[o·aos + r·ars + s·aps] · b[o·bos + s·bps + v·lanes]
+ * R rows × NV vectors of output columns, held in registers over the whole walk (o < outer,
+ * s < steps) and written once. Columns left over (a width not a multiple of the lanes) go through
+ * the same tile with 4-lane vectors, then single floats.
  */
-static inline __attribute__((always_inline)) void filter_tile(
-    const int R, const int NV, const float *xp, int64_t OH, int64_t OW, int64_t C,
-    int64_t rowStride, const float *dy, int64_t CO, float *dw) {
-  cvec acc[CV_ACC][4];
-#pragma GCC unroll 24
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) acc[r][v] = *(const cvec *)(dw + r * CO + v * CV_LANES);
-  for (int64_t oy = 0; oy < OH; oy++) {
-    const float *xr = xp + oy * rowStride;
-    const float *d = dy + oy * OW * CO;
-    for (int64_t ox = 0; ox < OW; ox++, xr += C, d += CO) {
-      cvec b[4];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; v++) b[v] = *(const cvec *)(d + v * CV_LANES);
-#pragma GCC unroll 24
-      for (int r = 0; r < R; r++) {
-        const float a = xr[r];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[r][v] += b[v] * a;
-      }
-    }
+typedef float cvec4 __attribute__((vector_size(4 * sizeof(float)), aligned(4), may_alias));
+typedef float cvec1 __attribute__((vector_size(sizeof(float)), aligned(4), may_alias));
+
+/* How a tile walks its operands (see above). */
+typedef struct {
+  int64_t ars, aps, bps, steps, outer, aos, bos;
+} tile_walk;
+
+#define GEMM_TILE(NAME, VT, LANES) \
+  static inline __attribute__((always_inline)) void NAME( \
+      const int R, const int NV, const float *a, const float *b, const tile_walk *w, float *c, \
+      int64_t ldc, int accumulate) { \
+    const int64_t ars = w->ars, aps = w->aps, bps = w->bps, steps = w->steps; \
+    VT acc[CV_ACC][4]; \
+    _Pragma("GCC unroll 24") for (int r = 0; r < R; r++) \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) \
+        acc[r][v] = accumulate ? *(const VT *)(c + r * ldc + v * LANES) : (VT){0}; \
+    for (int64_t o = 0; o < w->outer; o++, a += w->aos, b += w->bos) \
+      for (int64_t s = 0; s < steps; s++) { \
+        VT bv[4]; \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) \
+          bv[v] = *(const VT *)(b + s * bps + v * LANES); \
+        _Pragma("GCC unroll 24") for (int r = 0; r < R; r++) { \
+          const float x = a[r * ars + s * aps]; \
+          _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] += bv[v] * x; \
+        } \
+      } \
+    _Pragma("GCC unroll 24") for (int r = 0; r < R; r++) \
+      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) \
+        *(VT *)(c + r * ldc + v * LANES) = acc[r][v]; \
   }
-#pragma GCC unroll 24
-  for (int r = 0; r < R; r++)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) *(cvec *)(dw + r * CO + v * CV_LANES) = acc[r][v];
-}
+GEMM_TILE(gemm_tile, cvec, CV_LANES)
+GEMM_TILE(gemm_tile4, cvec4, 4)
+GEMM_TILE(gemm_tile1, cvec1, 1)
 
-#define CV_FILTER_CASE(RR, NVV) \
-  case RR: filter_tile(RR, NVV, xp, OH, OW, C, rowStride, dy, CO, dw); break;
-#define CV_FILTER_CASES_6(NVV) \
-  CV_FILTER_CASE(1, NVV) CV_FILTER_CASE(2, NVV) CV_FILTER_CASE(3, NVV) \
-  CV_FILTER_CASE(4, NVV) CV_FILTER_CASE(5, NVV) CV_FILTER_CASE(6, NVV)
-#define CV_FILTER_CASES_12(NVV) CV_FILTER_CASES_6(NVV) \
-  CV_FILTER_CASE(7, NVV) CV_FILTER_CASE(8, NVV) CV_FILTER_CASE(9, NVV) \
-  CV_FILTER_CASE(10, NVV) CV_FILTER_CASE(11, NVV) CV_FILTER_CASE(12, NVV)
-#define CV_FILTER_CASES_24(NVV) CV_FILTER_CASES_12(NVV) \
-  CV_FILTER_CASE(13, NVV) CV_FILTER_CASE(14, NVV) CV_FILTER_CASE(15, NVV) \
-  CV_FILTER_CASE(16, NVV) CV_FILTER_CASE(17, NVV) CV_FILTER_CASE(18, NVV) \
-  CV_FILTER_CASE(19, NVV) CV_FILTER_CASE(20, NVV) CV_FILTER_CASE(21, NVV) \
-  CV_FILTER_CASE(22, NVV) CV_FILTER_CASE(23, NVV) CV_FILTER_CASE(24, NVV)
+#define GEMM_CASE(FN, RR, NVV) \
+  case RR: FN(RR, NVV, a, b, w, c, ldc, accumulate); break;
+#define GEMM_CASES_6(FN, NVV) \
+  GEMM_CASE(FN, 1, NVV) GEMM_CASE(FN, 2, NVV) GEMM_CASE(FN, 3, NVV) \
+  GEMM_CASE(FN, 4, NVV) GEMM_CASE(FN, 5, NVV) GEMM_CASE(FN, 6, NVV)
+#define GEMM_CASES_12(FN, NVV) GEMM_CASES_6(FN, NVV) \
+  GEMM_CASE(FN, 7, NVV) GEMM_CASE(FN, 8, NVV) GEMM_CASE(FN, 9, NVV) \
+  GEMM_CASE(FN, 10, NVV) GEMM_CASE(FN, 11, NVV) GEMM_CASE(FN, 12, NVV)
+#define GEMM_CASES_24(FN, NVV) GEMM_CASES_12(FN, NVV) \
+  GEMM_CASE(FN, 13, NVV) GEMM_CASE(FN, 14, NVV) GEMM_CASE(FN, 15, NVV) \
+  GEMM_CASE(FN, 16, NVV) GEMM_CASE(FN, 17, NVV) GEMM_CASE(FN, 18, NVV) \
+  GEMM_CASE(FN, 19, NVV) GEMM_CASE(FN, 20, NVV) GEMM_CASE(FN, 21, NVV) \
+  GEMM_CASE(FN, 22, NVV) GEMM_CASE(FN, 23, NVV) GEMM_CASE(FN, 24, NVV)
 
-/* Any R up to CV_ACC / NV, with R and NV constants inside each case. */
-static void filter_tile_any(int64_t R, int64_t NV, const float *xp, int64_t OH, int64_t OW,
-                            int64_t C, int64_t rowStride, const float *dy, int64_t CO, float *dw) {
+/* Every row of a column strip: full tiles, then one shorter tile (R a constant in each case). */
+#define GEMM_ROWS_FN(NAME, FN, NVV, RMAX, CASES) \
+  static void NAME(int64_t rows, const float *a, const float *b, const tile_walk *w, float *c, \
+                   int64_t ldc, int accumulate) { \
+    for (; rows >= RMAX; rows -= RMAX, a += RMAX * w->ars, c += RMAX * ldc) \
+      FN(RMAX, NVV, a, b, w, c, ldc, accumulate); \
+    switch (rows) { CASES(FN, NVV) default: break; } \
+  }
 #if CV_ACC == 24
-  if (NV == 4) switch (R) { CV_FILTER_CASES_6(4) }
-  else if (NV == 2) switch (R) { CV_FILTER_CASES_12(2) }
-  else switch (R) { CV_FILTER_CASES_24(1) }
+GEMM_ROWS_FN(gemm_rows4, gemm_tile, 4, 6, GEMM_CASES_6)
+GEMM_ROWS_FN(gemm_rows2, gemm_tile, 2, 12, GEMM_CASES_12)
+GEMM_ROWS_FN(gemm_rows1, gemm_tile, 1, 24, GEMM_CASES_24)
+GEMM_ROWS_FN(gemm_rows_4lanes, gemm_tile4, 1, 24, GEMM_CASES_24)
 #else
-  if (NV == 4) switch (R) { CV_FILTER_CASE(1, 4) CV_FILTER_CASE(2, 4) CV_FILTER_CASE(3, 4) }
-  else if (NV == 2) switch (R) { CV_FILTER_CASES_6(2) }
-  else switch (R) { CV_FILTER_CASES_12(1) }
+GEMM_ROWS_FN(gemm_rows4, gemm_tile, 4, 3, GEMM_CASES_6)
+GEMM_ROWS_FN(gemm_rows2, gemm_tile, 2, 6, GEMM_CASES_6)
+GEMM_ROWS_FN(gemm_rows1, gemm_tile, 1, 12, GEMM_CASES_12)
+GEMM_ROWS_FN(gemm_rows_4lanes, gemm_tile4, 1, 12, GEMM_CASES_12)
 #endif
+GEMM_ROWS_FN(gemm_rows_1lane, gemm_tile1, 1, 12, GEMM_CASES_12)
+
+/*
+ * A block of output rows [0, rows) × columns [0, width): vectors in strips of 4, 2, then 1, then
+ * 4-lane vectors, then floats. `a`, `b` and `c` point at the block's first row and column.
+ */
+static void gemm_block(int64_t rows, int64_t width, const float *a, const float *b,
+                       const tile_walk *w, float *c, int64_t ldc, int accumulate) {
+  int64_t col = 0;
+  for (; col + 4 * CV_LANES <= width; col += 4 * CV_LANES)
+    gemm_rows4(rows, a, b + col, w, c + col, ldc, accumulate);
+  for (; col + 2 * CV_LANES <= width; col += 2 * CV_LANES)
+    gemm_rows2(rows, a, b + col, w, c + col, ldc, accumulate);
+  for (; col + CV_LANES <= width; col += CV_LANES)
+    gemm_rows1(rows, a, b + col, w, c + col, ldc, accumulate);
+  for (; col + 4 <= width; col += 4)
+    gemm_rows_4lanes(rows, a, b + col, w, c + col, ldc, accumulate);
+  for (; col < width; col++)
+    gemm_rows_1lane(rows, a, b + col, w, c + col, ldc, accumulate);
 }
 
 /*
@@ -604,7 +639,6 @@ int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g
   const int64_t KH = g[G_KH], KW = g[G_KW];
   const int64_t HP = OH + KH - 1, WP = OW + KW - 1, T = KW * C, rowStride = WP * C;
   const int64_t size = KH * T * CO, step = images_per_chunk(HP * WP * C);
-  const int64_t NV = tile_vectors(CO), RMAX = CV_ACC / NV, block = NV * CV_LANES;
   int threads = 1;
 #ifdef _OPENMP
   if ((int64_t)N * OH * OW * size >= PARALLEL_MIN && N > 1) {
@@ -627,15 +661,13 @@ int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g
       int id, team;
       team_position(&id, &team);
       float *mine = sums + id * size;
+      /* dw[ky][t][o] += Σ_{oy, ox} xp[oy + ky][ox·C + t] · dy[oy][ox][o], t = kx·C + c. */
+      const tile_walk walk = {.ars = 1, .aps = C, .bps = CO, .steps = OW, .outer = OH,
+                              .aos = rowStride, .bos = OW * CO};
       for (int64_t n = count * id / team; n < count * (id + 1) / team; n++) {
         const float *image = xp + n * HP * rowStride, *dyn = dyc + n * OH * OW * CO;
         for (int64_t ky = 0; ky < KH; ky++)
-          for (int64_t t0 = 0; t0 < T; t0 += RMAX) {
-            const int64_t R = T - t0 < RMAX ? T - t0 : RMAX;
-            for (int64_t o0 = 0; o0 < CO; o0 += block)
-              filter_tile_any(R, NV, image + ky * rowStride + t0, OH, OW, C, rowStride, dyn + o0,
-                              CO, mine + (ky * T + t0) * CO + o0);
-          }
+          gemm_block(T, CO, image + ky * rowStride, dyn, &walk, mine + ky * T * CO, CO, 1);
       }
     }
   }
@@ -651,95 +683,10 @@ int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g
 
 /*
  * Matrix products with one small dimension: the dense layers' forward product C = A·B with few
- * rows in A (the batch), and their weight gradient G = Aᵀ·D, summed over the batch. OpenBLAS
- * reaches ~90 GFLOP/s on these shapes at batch 30; a register tile of R rows × NV vectors held over
- * the whole (or a cache-sized block of the) reduction does better. Both share one tile:
- *   acc[r][v] (+)= Σ_s a[r·ars + s·aps] · b[s·bps + v·lanes]
- * the output columns in vectors; columns left over (N not a multiple of the lanes) go through the
- * same tile with 4-lane vectors, then single floats.
+ * rows in A (the batch), its input gradient D·Wᵀ, and its weight gradient G = Aᵀ·D, summed over
+ * the batch. OpenBLAS reaches ~90 GFLOP/s on these shapes at batch 30; the register tile above,
+ * held over the whole (or a cache-sized block of the) reduction, does better.
  */
-typedef float cvec4 __attribute__((vector_size(4 * sizeof(float)), aligned(4), may_alias));
-typedef float cvec1 __attribute__((vector_size(sizeof(float)), aligned(4), may_alias));
-
-#define GEMM_TILE(NAME, VT, LANES) \
-  static inline __attribute__((always_inline)) void NAME( \
-      const int R, const int NV, const float *a, int64_t ars, int64_t aps, const float *b, \
-      int64_t bps, int64_t steps, float *c, int64_t ldc, int accumulate) { \
-    VT acc[CV_ACC][4]; \
-    _Pragma("GCC unroll 24") for (int r = 0; r < R; r++) \
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) \
-        acc[r][v] = accumulate ? *(const VT *)(c + r * ldc + v * LANES) : (VT){0}; \
-    for (int64_t s = 0; s < steps; s++) { \
-      VT bv[4]; \
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) \
-        bv[v] = *(const VT *)(b + s * bps + v * LANES); \
-      _Pragma("GCC unroll 24") for (int r = 0; r < R; r++) { \
-        const float x = a[r * ars + s * aps]; \
-        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] += bv[v] * x; \
-      } \
-    } \
-    _Pragma("GCC unroll 24") for (int r = 0; r < R; r++) \
-      _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) \
-        *(VT *)(c + r * ldc + v * LANES) = acc[r][v]; \
-  }
-GEMM_TILE(gemm_tile, cvec, CV_LANES)
-GEMM_TILE(gemm_tile4, cvec4, 4)
-GEMM_TILE(gemm_tile1, cvec1, 1)
-
-/* Rows per tile for NV vectors of the widest kind. */
-#define GEMM_ROWS(NV) (CV_ACC / (NV))
-
-#define GEMM_CASE(FN, RR, NVV) \
-  case RR: FN(RR, NVV, a, ars, aps, b, bps, steps, c, ldc, accumulate); break;
-#define GEMM_CASES_6(FN, NVV) \
-  GEMM_CASE(FN, 1, NVV) GEMM_CASE(FN, 2, NVV) GEMM_CASE(FN, 3, NVV) \
-  GEMM_CASE(FN, 4, NVV) GEMM_CASE(FN, 5, NVV) GEMM_CASE(FN, 6, NVV)
-#define GEMM_CASES_12(FN, NVV) GEMM_CASES_6(FN, NVV) \
-  GEMM_CASE(FN, 7, NVV) GEMM_CASE(FN, 8, NVV) GEMM_CASE(FN, 9, NVV) \
-  GEMM_CASE(FN, 10, NVV) GEMM_CASE(FN, 11, NVV) GEMM_CASE(FN, 12, NVV)
-#define GEMM_CASES_24(FN, NVV) GEMM_CASES_12(FN, NVV) \
-  GEMM_CASE(FN, 13, NVV) GEMM_CASE(FN, 14, NVV) GEMM_CASE(FN, 15, NVV) \
-  GEMM_CASE(FN, 16, NVV) GEMM_CASE(FN, 17, NVV) GEMM_CASE(FN, 18, NVV) \
-  GEMM_CASE(FN, 19, NVV) GEMM_CASE(FN, 20, NVV) GEMM_CASE(FN, 21, NVV) \
-  GEMM_CASE(FN, 22, NVV) GEMM_CASE(FN, 23, NVV) GEMM_CASE(FN, 24, NVV)
-
-/* Every row of a column strip: full tiles, then one shorter tile (R a constant in each case). */
-#define GEMM_ROWS_FN(NAME, FN, NVV, RMAX, CASES) \
-  static void NAME(int64_t rows, const float *a, int64_t ars, int64_t aps, const float *b, \
-                   int64_t bps, int64_t steps, float *c, int64_t ldc, int accumulate) { \
-    for (; rows >= RMAX; rows -= RMAX, a += RMAX * ars, c += RMAX * ldc) \
-      FN(RMAX, NVV, a, ars, aps, b, bps, steps, c, ldc, accumulate); \
-    switch (rows) { CASES(FN, NVV) default: break; } \
-  }
-#if CV_ACC == 24
-GEMM_ROWS_FN(gemm_rows4, gemm_tile, 4, 6, GEMM_CASES_6)
-GEMM_ROWS_FN(gemm_rows1, gemm_tile, 1, 24, GEMM_CASES_24)
-GEMM_ROWS_FN(gemm_rows_4lanes, gemm_tile4, 1, 24, GEMM_CASES_24)
-#else
-GEMM_ROWS_FN(gemm_rows4, gemm_tile, 4, 3, GEMM_CASES_6)
-GEMM_ROWS_FN(gemm_rows1, gemm_tile, 1, 12, GEMM_CASES_12)
-GEMM_ROWS_FN(gemm_rows_4lanes, gemm_tile4, 1, 12, GEMM_CASES_12)
-#endif
-GEMM_ROWS_FN(gemm_rows_1lane, gemm_tile1, 1, 12, GEMM_CASES_12)
-
-/*
- * A block of output rows [0, rows) × columns [0, width) for steps s: vectors in strips of 4, then
- * single vectors, then 4-lane vectors, then floats. `a`, `b` and `c` point at the block's first
- * row and column.
- */
-static void gemm_block(int64_t rows, int64_t width, const float *a, int64_t ars, int64_t aps,
-                       const float *b, int64_t bps, int64_t steps, float *c, int64_t ldc,
-                       int accumulate) {
-  int64_t col = 0;
-  for (; col + 4 * CV_LANES <= width; col += 4 * CV_LANES)
-    gemm_rows4(rows, a, ars, aps, b + col, bps, steps, c + col, ldc, accumulate);
-  for (; col + CV_LANES <= width; col += CV_LANES)
-    gemm_rows1(rows, a, ars, aps, b + col, bps, steps, c + col, ldc, accumulate);
-  for (; col + 4 <= width; col += 4)
-    gemm_rows_4lanes(rows, a, ars, aps, b + col, bps, steps, c + col, ldc, accumulate);
-  for (; col < width; col++)
-    gemm_rows_1lane(rows, a, ars, aps, b + col, bps, steps, c + col, ldc, accumulate);
-}
 
 /* Reduction steps (rows of B, or of G) per block: 64 rows of B, 128 KB at 500 columns, stay in
  * L2 while every row of A passes over them. */
@@ -794,7 +741,8 @@ int32_t cifar_gemm_small_m(const float *A, const float *B, float *C, int64_t M, 
     for (int64_t k0 = first; k0 < end; k0 += GEMM_STEPS) {
       const int64_t steps = end - k0 < GEMM_STEPS ? end - k0 : GEMM_STEPS;
       pack_columns(A, M, K, k0, steps, 1, packed);
-      gemm_block(M, N, packed, 1, M, B + k0 * N, N, steps, mine, N, k0 > first);
+      const tile_walk walk = {.ars = 1, .aps = M, .bps = N, .steps = steps, .outer = 1};
+      gemm_block(M, N, packed, B + k0 * N, &walk, mine, N, k0 > first);
     }
   }
   if (threads > 1) {
@@ -833,7 +781,8 @@ int32_t cifar_gemm_small_k_tn(const float *A, const float *D, float *G, int64_t 
     }
     float *packed = work + id * packSize;
     pack_columns(A, M, K, k0, rows, 0, packed);
-    gemm_block(rows, N, packed, 1, rows, D, N, M, G + k0 * N, N, 0);
+    const tile_walk walk = {.ars = 1, .aps = rows, .bps = N, .steps = M, .outer = 1};
+    gemm_block(rows, N, packed, D, &walk, G + k0 * N, N, 0);
   }
   return 0;
 }
@@ -866,7 +815,10 @@ int32_t cifar_gemm_small_m_nt(const float *D, const float *W, float *C, int64_t 
     const int64_t k0 = blk * GEMM_STEPS, rows = K - k0 < GEMM_STEPS ? K - k0 : GEMM_STEPS;
     float *block = work + N * MP + id * blockSize;
     if (N == 0) memset(block, 0, sizeof(float) * rows * MP);
-    else gemm_block(rows, MP, W + k0 * N, N, 1, dt, MP, N, block, MP, 0);
+    else {
+      const tile_walk walk = {.ars = N, .aps = 1, .bps = MP, .steps = N, .outer = 1};
+      gemm_block(rows, MP, W + k0 * N, dt, &walk, block, MP, 0);
+    }
     for (int64_t m = 0; m < M; m++)
       for (int64_t r = 0; r < rows; r++) C[m * K + k0 + r] = block[r * MP + m];
   }
