@@ -232,6 +232,42 @@ export function html(markup: string, options: { text?: string } = {}): Displayab
   return { [DISPLAY_SYMBOL]: () => ({ "text/html": markup, "text/plain": text }) };
 }
 
+/** How a `notice` looks: information (blue) or a warning (amber). Neither reads as an error. */
+export type NoticeKind = "info" | "warning";
+
+const NOTICE_COLORS: Record<NoticeKind, { border: string; background: string }> = {
+  info: { border: "#4c78a8", background: "#eef4fb" },
+  warning: { border: "#c98a00", background: "#fff8e1" },
+};
+
+/**
+ * A notice for the reader, such as "this data copy is not the official archive": a framed
+ * paragraph, unlike text printed to stderr, which notebook frontends and the exported HTML paint
+ * as an error.
+ *
+ * @param message The text (plain text, escaped), e.g. a data module notice.
+ * @param options `kind`: information or warning. @default "warning"
+ * @returns A displayable whose text form is the message.
+ * @example
+ * ```ts
+ * import { DISPLAY_SYMBOL, notice } from "./display.ts";
+ * const bundle = notice("Notice: unofficial copy <x>")[DISPLAY_SYMBOL]();
+ * if (bundle["text/plain"] !== "Notice: unofficial copy <x>") throw new Error();
+ * const markup = bundle["text/html"] as string;
+ * if (!markup.includes('role="note"') || !markup.includes("copy &lt;x&gt;")) throw new Error(markup);
+ * ```
+ */
+export function notice(message: string, options: { kind?: NoticeKind } = {}): Displayable {
+  const kind = options.kind ?? "warning";
+  const { border, background } = NOTICE_COLORS[kind];
+  return html(
+    `<div class="cifar10-notice cifar10-notice-${kind}" role="note" style="border-left:4px solid ` +
+      `${border};background:${background};color:#222;padding:6px 12px;margin:4px 0">` +
+      `${escapeHtml(message)}</div>`,
+    { text: message },
+  );
+}
+
 /** Something `table` can show: rows of records, or a polars DataFrame (anything with `toRecords`). */
 export type TableSource = readonly Record<string, unknown>[] | {
   toRecords(): Record<string, unknown>[];
@@ -291,9 +327,13 @@ export function table(source: TableSource, options: TableOptions = {}): Displaya
   const cells = rows.map((row) => columns.map((c) => format(row[c], c)));
   // Explicit alignment: notebook stylesheets right-align every cell by default.
   const style = (c: string) => ` style="text-align:${right.has(c) ? "right" : "left"}"`;
+  // The caption sits above the table rather than in a <caption>, which browsers wrap to the
+  // table's width: a long caption over a narrow table became a tall column of words.
   const markup = [
+    options.caption === undefined ? "" : `<div class="cifar10-table-figure">` +
+      `<div class="cifar10-caption" style="font-weight:600;text-align:left;margin:0 0 4px">` +
+      `${escapeHtml(options.caption)}</div>`,
     `<table class="cifar10-table">`,
-    options.caption === undefined ? "" : `<caption>${escapeHtml(options.caption)}</caption>`,
     `<thead><tr>${
       columns.map((c) => `<th${style(c)}>${escapeHtml(c)}</th>`).join("")
     }</tr></thead>`,
@@ -302,6 +342,7 @@ export function table(source: TableSource, options: TableOptions = {}): Displaya
       `<tr>${r.map((v, i) => `<td${style(columns[i]!)}>${escapeHtml(v)}</td>`).join("")}</tr>`
     ),
     `</tbody></table>`,
+    options.caption === undefined ? "" : `</div>`,
   ].join("");
   const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
   const line = (values: string[]) =>
@@ -632,10 +673,31 @@ function nextTurn(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/**
+ * The mean loss per image over the last `window` batches added, whatever epoch they came from
+ * (the training loss line of the live chart).
+ */
+function trailingMean(): { add(loss: number, images: number, window: number): number } {
+  const batches: { loss: number; images: number }[] = [];
+  return {
+    add(loss, images, window) {
+      if (Number.isFinite(loss) && images > 0) batches.push({ loss, images });
+      while (batches.length > window) batches.shift();
+      let sum = 0, count = 0;
+      for (const b of batches) {
+        sum += b.loss * b.images;
+        count += b.images;
+      }
+      return count > 0 ? sum / count : NaN;
+    },
+  };
+}
+
 /** What `trainingMonitor` returns: `fit`'s callbacks and the closing step. */
 export interface TrainingMonitor {
   /**
-   * Advances the progress bar, adds the running training loss to the chart, and lets the event
+   * Advances the progress bar, adds the moving mean of the training loss to the chart (the last
+   * tenth of an epoch's batches, across epoch boundaries), and lets the event
    * loop run now and then (see `YIELD_INTERVAL_MS`).
    */
   onBatch: BatchCallback;
@@ -656,7 +718,7 @@ export interface TrainingMonitor {
 
 /**
  * Everything a notebook shows while `fit` trains: a progress bar over the batches still to run
- * (training and validation), a live chart of the running training loss and each epoch's losses
+ * (training and validation), a live chart of the training loss's moving mean and each epoch's losses
  * (`liveLossChart`, redrawn in place), and the tutorial's per-epoch and "Saving model" lines. Pass
  * its `onBatch`, `onEpoch` and `onSave` to `fit` (or `RunRecorder.fit`), then call `finish` with
  * the result. Outside a notebook the bar goes to the terminal and the chart is skipped.
@@ -695,6 +757,7 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
   const finished: EpochRecord[] = [...(options.done ?? [])];
   const firstEpoch = (finished.at(-1)?.epoch ?? 0) + 1;
   const running: { x: number; loss: number }[] = [];
+  const recent = trailingMean();
   const title = options.title ?? "Loss during training";
   const chart = () =>
     liveLossChart({ batches: running, epochs: finished, totalEpochs: epochs }, { title });
@@ -721,7 +784,11 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
           `${p.imagesPerSecond.toFixed(0)} images/s`,
       );
       if (p.phase === "train") {
-        running.push({ x: p.epoch - 1 + p.batch / p.batches, loss: p.runningLoss });
+        // A tenth of an epoch's batches, carried over epoch boundaries: the epoch's own running
+        // mean restarts at each epoch, and its first noisy batches drew a spike on the line.
+        const window = Math.max(1, Math.ceil(p.batches / 10));
+        const loss = recent.add(p.batchLoss, p.batchImages, window);
+        running.push({ x: p.epoch - 1 + p.batch / p.batches, loss });
         await live.update(chart);
       }
     },

@@ -246,7 +246,10 @@ export function lossCurves(history: readonly LossPoint[], options: LossCurvesOpt
 
 /** What the live training chart shows. */
 export interface LiveLossState {
-  /** Running training loss within epochs: `x` is fractional epochs (epoch − 1 + batch/batches). */
+  /**
+   * The training loss batch by batch, smoothed (`trainingMonitor` gives the mean over the last
+   * tenth of an epoch): `x` is fractional epochs (epoch − 1 + batch/batches).
+   */
   batches: readonly { x: number; loss: number }[];
   /** Completed epochs. */
   epochs: readonly LossPoint[];
@@ -255,7 +258,7 @@ export interface LiveLossState {
 }
 
 /**
- * The loss during training: the running training loss batch by batch (thin line) and each finished
+ * The loss during training: the smoothed training loss batch by batch (thin line) and each finished
  * epoch's training and validation loss (points), on an x axis of all planned epochs. Meant to be
  * redrawn in place (`liveDisplay`).
  *
@@ -301,7 +304,7 @@ export function liveLossChart(state: LiveLossState, options: ChartOptions = {}):
       className: "epoch-loss",
     }),
     ...header(options.title, [
-      { label: "training (running)", color: SERIES_COLORS.training },
+      { label: "training (moving mean)", color: SERIES_COLORS.training },
       { label: "validation (epoch end)", color: SERIES_COLORS.validation },
     ], 64),
   ];

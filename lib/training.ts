@@ -422,8 +422,12 @@ export interface BatchProgress {
   batches: number;
   /** Images done so far. */
   images: number;
-  /** Average loss per image so far. */
+  /** Average loss per image so far in this phase of this epoch. */
   runningLoss: number;
+  /** Average loss per image of this batch alone. */
+  batchLoss: number;
+  /** Images in this batch. */
+  batchImages: number;
   /** Fraction correct so far. */
   runningAccuracy: number;
   /** Throughput so far. */
@@ -581,6 +585,8 @@ async function runPhase(
       batches,
       images,
       runningLoss: lossSum / images,
+      batchLoss: loss,
+      batchImages: batch.size,
       runningAccuracy: correct / images,
       imagesPerSecond: seconds > 0 ? images / seconds : 0,
       seconds,

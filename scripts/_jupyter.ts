@@ -125,23 +125,21 @@ async function isExecutable(path: string): Promise<boolean> {
 }
 
 /**
- * Finds Jupyter: `$CIFAR10_JUPYTER` (set by `./run`), the project's `.venv/`, then `PATH`. The Python
- * that runs it comes from the script's `#!` line (Debian: `/usr/bin/python3`, not the `python3` that
- * may come first on PATH).
+ * Finds the project's Jupyter: `$CIFAR10_JUPYTER` (set by `./run`, which installs the pinned stack
+ * of `scripts/jupyter/requirements.txt` into `.venv/`), else `.venv/bin/jupyter`. A `jupyter` on
+ * PATH is never used: one stack, the same on every machine. The Python that runs it comes from the
+ * script's `#!` line.
  *
  * @param options `env`: the environment to search (default: this process's); `projectRoot`.
- * @returns Jupyter and its Python, or null when none is installed.
+ * @returns Jupyter and its Python, or null when `./run setup` has not installed it.
  */
 export async function findJupyter(
   options: { env?: Record<string, string>; projectRoot?: string } = {},
 ): Promise<JupyterTools | null> {
   const env = options.env ?? Deno.env.toObject();
   const root = options.projectRoot ?? PROJECT_ROOT;
-  const candidates = [
-    env.CIFAR10_JUPYTER,
-    join(root, ".venv", "bin", "jupyter"),
-    ...(env.PATH ?? "").split(":").filter((p) => p !== "").map((p) => join(p, "jupyter")),
-  ].filter((c): c is string => c !== undefined && c !== "");
+  const candidates = [env.CIFAR10_JUPYTER, join(root, ".venv", "bin", "jupyter")]
+    .filter((c): c is string => c !== undefined && c !== "");
   for (const jupyter of candidates) {
     if (!(await isExecutable(jupyter))) continue;
     const head = (await Deno.readTextFile(jupyter)).slice(0, 300).split("\n")[0] ?? "";
@@ -388,8 +386,18 @@ export async function executeNotebook(
   return JSON.parse(line.slice("NBRUN ".length)) as ExecuteResult;
 }
 
+/** Folder of the project's nbconvert templates. */
+export const TEMPLATES_DIR: string = join(PROJECT_ROOT, "scripts", "jupyter", "templates");
+
 /**
- * Exports an executed notebook to a standalone HTML file with nbconvert (written atomically).
+ * The nbconvert template of the HTML export: nbconvert's "lab" template without the require.js,
+ * MathJax, widget and Mermaid scripts it would fetch from a CDN, so the file opens offline.
+ */
+export const EXPORT_TEMPLATE = "cifar10_offline";
+
+/**
+ * Exports an executed notebook to one self-contained HTML file with nbconvert and the project's
+ * offline template (`EXPORT_TEMPLATE`), written atomically.
  *
  * @param input The executed notebook.
  * @param outputHtml The HTML file to write.
@@ -407,7 +415,19 @@ export async function exportHtml(
   const tmpBase = `${base}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(dir, { recursive: true });
   const { code, stderr } = await new Deno.Command(options.jupyter, {
-    args: ["nbconvert", "--to", "html", "--output-dir", dir, "--output", tmpBase, resolve(input)],
+    args: [
+      "nbconvert",
+      "--to",
+      "html",
+      `--TemplateExporter.extra_template_basedirs=${TEMPLATES_DIR}`,
+      "--template",
+      EXPORT_TEMPLATE,
+      "--output-dir",
+      dir,
+      "--output",
+      tmpBase,
+      resolve(input),
+    ],
     env: options.env,
     clearEnv: true,
     stdout: "piped",

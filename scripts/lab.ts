@@ -1,6 +1,8 @@
 /**
- * `deno task lab`: opens the notebooks in JupyterLab when it is installed, else in Jupyter Notebook,
- * with the project's Deno kernel registered (project-locally, through `JUPYTER_PATH`). Further
+ * `deno task lab` (`./run lab`): opens the notebooks in JupyterLab 4, the project's pinned stack
+ * (`./run` installs it into `.venv/`), with the project's Deno kernel registered (project-locally,
+ * through `JUPYTER_PATH`). Only where `./run` fell back to Debian's Jupyter (pip reached no index)
+ * does it open the classic Jupyter Notebook instead, and says so. Further
  * arguments go to Jupyter (`deno task lab --no-browser --port 8890`). `--dry-run` prints the command
  * instead of running it.
  * @module
@@ -63,8 +65,8 @@ async function main(args: string[]): Promise<number> {
   const tools = await findJupyter();
   if (tools === null) {
     console.error(
-      "Cannot open the notebooks: Jupyter was not found. Install JupyterLab (pip install jupyterlab) " +
-        "or Jupyter Notebook (Debian: apt-get install jupyter-notebook), or run `./run lab`.",
+      "Cannot open the notebooks: the project's Jupyter (.venv/bin/jupyter) is not installed; " +
+        "run `./run lab`, which installs the pinned JupyterLab from scripts/jupyter/requirements.txt.",
     );
     return 1;
   }
@@ -77,7 +79,7 @@ async function main(args: string[]): Promise<number> {
   if (app === null) {
     console.error(
       `Cannot open the notebooks: "${tools.jupyter}" has neither JupyterLab nor Jupyter Notebook. ` +
-        "Install one: pip install jupyterlab (or: pip install notebook).",
+        "Run `./run setup` to install the pinned JupyterLab into .venv/.",
     );
     return 1;
   }
@@ -88,7 +90,8 @@ async function main(args: string[]): Promise<number> {
   });
   if (app === "notebook") {
     console.error(
-      "[lab] JupyterLab is not installed (pip install jupyterlab); using Jupyter Notebook.",
+      `[lab] WARNING: "${tools.jupyter}" has no JupyterLab; opening the classic Jupyter Notebook. ` +
+        "Run `./run setup` once pip reaches a package index to get the pinned JupyterLab.",
     );
   }
   console.error(

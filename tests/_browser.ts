@@ -1,7 +1,7 @@
 /**
  * Test helpers: headless Chromium through playwright-core (Debian's `/usr/bin/chromium`, a fresh
- * profile per launch, no network services), and a Jupyter Notebook server on loopback with the
- * project's Deno kernel. Every helper cleans up what it started.
+ * profile per launch, no network services), and a JupyterLab server on loopback with the project's
+ * Deno kernel. Every helper cleans up what it started.
  * @module
  */
 
@@ -65,14 +65,16 @@ export async function launchChromium(): Promise<LaunchedBrowser> {
   };
 }
 
-/** A running Jupyter Notebook server. */
-export interface NotebookServer {
+/** A running JupyterLab server. */
+export interface LabServer {
   /** Base URL, e.g. `http://127.0.0.1:8899/`. */
   url: string;
   /** The access token. */
   token: string;
   /** The folder the server serves. */
   root: string;
+  /** The URL that opens a file of `root` (a relative path) in JupyterLab. */
+  open(path: string): string;
   /** Stops the server (and its kernels) and waits for it to exit. */
   stop(): Promise<void>;
 }
@@ -86,36 +88,60 @@ export function freePort(): number {
 }
 
 /**
- * Starts Jupyter Notebook (classic, Debian's 6.4) on 127.0.0.1 with a random token, serving
- * `root`, with `env` (which must carry `JUPYTER_PATH` for the Deno kernel). Waits until it answers.
+ * JupyterLab user settings for tests, as `<plugin>.jupyterlab-settings` files: every cell attached
+ * to the page (Lab 4 otherwise attaches only the cells in view, and a test cannot find the others),
+ * and no question about fetching Jupyter news (a toast over the notebook, and a request to the web).
+ */
+export const LAB_TEST_SETTINGS: Readonly<Record<string, Record<string, unknown>>> = {
+  "@jupyterlab/notebook-extension/tracker": { windowingMode: "none" },
+  "@jupyterlab/apputils-extension/notification": { fetchNews: "false", checkForUpdates: false },
+};
+
+/**
+ * Starts JupyterLab (the project's pinned stack) on 127.0.0.1 with a random token, serving `root`,
+ * with `env` (which must carry `JUPYTER_PATH` for the Deno kernel) and fresh settings, workspace
+ * and runtime folders (`LAB_TEST_SETTINGS`), so nothing of the user's Lab state leaks in. Waits
+ * until it answers.
  *
  * @param jupyter The `jupyter` command.
  * @param root The folder to serve.
- * @param env The environment.
+ * @param env The environment (also the kernels').
  * @returns The server; call `stop()` in a `finally`.
  */
-export async function startNotebookServer(
+export async function startLabServer(
   jupyter: string,
   root: string,
   env: Record<string, string>,
-): Promise<NotebookServer> {
+): Promise<LabServer> {
   const token = crypto.randomUUID().replaceAll("-", "");
   const port = freePort();
-  const runtime = await Deno.makeTempDir({ prefix: "cifar10-jupyter-runtime-" });
+  const state = await Deno.makeTempDir({ prefix: "cifar10-lab-state-" });
+  const settings = join(state, "settings");
+  for (const [plugin, values] of Object.entries(LAB_TEST_SETTINGS)) {
+    const file = join(settings, `${plugin}.jupyterlab-settings`);
+    await Deno.mkdir(join(file, ".."), { recursive: true });
+    await Deno.writeTextFile(file, JSON.stringify(values));
+  }
   const child = new Deno.Command(jupyter, {
     args: [
-      "notebook",
+      "lab",
       "--no-browser",
       "--ip=127.0.0.1",
       `--port=${port}`,
       "--port-retries=0",
-      `--NotebookApp.token=${token}`,
-      `--notebook-dir=${root}`,
-      "--NotebookApp.open_browser=False",
+      `--IdentityProvider.token=${token}`,
+      `--ServerApp.root_dir=${root}`,
+      // Nothing to fetch from the web: the extension manager would ask PyPI.
+      "--LabApp.extension_manager=readonly",
       // Jupyter refuses to run as root without it (containers, CI).
       ...(Deno.uid() === 0 ? ["--allow-root"] : []),
     ],
-    env: { ...env, JUPYTER_RUNTIME_DIR: runtime },
+    env: {
+      ...env,
+      JUPYTER_RUNTIME_DIR: join(state, "runtime"),
+      JUPYTERLAB_SETTINGS_DIR: settings,
+      JUPYTERLAB_WORKSPACES_DIR: join(state, "workspaces"),
+    },
     clearEnv: true,
     stdout: "null",
     stderr: "piped",
@@ -139,8 +165,10 @@ export async function startNotebookServer(
     await child.status;
     clearTimeout(timer);
     await reading.catch(() => {});
-    await Deno.remove(runtime, { recursive: true }).catch(() => {});
+    await Deno.remove(state, { recursive: true }).catch(() => {});
   };
+  const open = (path: string) =>
+    `${url}lab/tree/${path.split("/").map(encodeURIComponent).join("/")}?token=${token}`;
   let exited: Deno.CommandStatus | null = null;
   child.status.then((status) => exited = status);
   const deadline = Date.now() + 60_000;
@@ -148,7 +176,7 @@ export async function startNotebookServer(
     try {
       const response = await fetch(`${url}api/status?token=${token}`);
       await response.body?.cancel();
-      if (response.ok) return { url, token, root, stop };
+      if (response.ok) return { url, token, root, open, stop };
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -156,7 +184,7 @@ export async function startNotebookServer(
   const why = exited === null
     ? "it did not answer within 60 s"
     : `it exited with code ${(exited as Deno.CommandStatus).code}`;
-  throw new Error(`Cannot start Jupyter Notebook on port ${port}: ${why}; its log:\n${log}`);
+  throw new Error(`Cannot start JupyterLab on port ${port}: ${why}; its log:\n${log}`);
 }
 
 /**

@@ -114,7 +114,12 @@ Deno.test("table() lays out plain text and escapes HTML", () => {
     ].join("\n"),
   );
   const markup = bundle["text/html"] as string;
-  assert.match(markup, /<caption>Caption<\/caption>/);
+  // The caption is a block above the table (a <caption> would wrap to the table's width).
+  assert.match(
+    markup,
+    /^<div class="cifar10-table-figure"><div class="cifar10-caption"[^>]*>Caption<\/div><table /,
+  );
+  assert.doesNotMatch(markup, /<caption/);
   assert.match(markup, /<td style="text-align:left">a&lt;b<\/td>/);
 });
 
@@ -289,6 +294,8 @@ function batch(epoch: number, phase: "train" | "valid", n: number, of: number): 
     batches: of,
     images: 30 * n,
     runningLoss: 2.5 - 0.25 * epoch - 0.125 * n,
+    batchLoss: 2.5 - 0.25 * epoch - 0.25 * n,
+    batchImages: 30,
     runningAccuracy: 0.2,
     imagesPerSecond: 120,
     seconds: n,
@@ -372,6 +379,48 @@ Deno.test("trainingMonitor() draws the bar, the live loss chart and the tutorial
   assert.equal((final.match(/<circle/g) ?? []).length, 4, "2 epochs × (training, validation)");
   assert.match(final, /class="running-loss"/);
   assert.equal((charts[0]!.match(/<circle/g) ?? []).length, 0, "the chart starts empty");
+});
+
+Deno.test("trainingMonitor()'s training-loss line runs on across epochs instead of restarting", async () => {
+  // Batch losses fall steadily, 0.01 a batch, over 3 epochs of 40 batches. The epoch's own running
+  // mean lags behind them and falls back to the batch loss when an epoch starts (a step of ~0.2);
+  // the line must move by about one batch's change everywhere, epoch starts included.
+  const jupyter = fakeJupyter();
+  const monitor = await trainingMonitor({
+    epochs: 3,
+    batchesPerEpoch: 40,
+    jupyter,
+    minIntervalMs: 0,
+    print: () => {},
+  });
+  const chartId = [...new Set(jupyter.calls.map((c) => c.options.display_id))][1];
+  let lossSum = 0;
+  for (let epoch = 1, t = 0; epoch <= 3; epoch++, lossSum = 0) {
+    for (let n = 1; n <= 40; n++, t++) {
+      const batchLoss = 2 - 0.01 * t;
+      lossSum += batchLoss;
+      await monitor.onBatch({
+        ...batch(epoch, "train", n, 40),
+        runningLoss: lossSum / n,
+        batchLoss,
+        batchImages: 30,
+      });
+    }
+  }
+  const svg = sent(jupyter, chartId, "image/svg+xml").at(-1)!;
+  const d = /class="running-loss"[^]*?<path[^>]* d="([^"]+)"/.exec(svg)?.[1];
+  assert.ok(d !== undefined, "the chart has a training-loss line");
+  const ys = [...d.matchAll(/[ML]\s*[-\d.]+\s*,\s*([-\d.]+)/g)].map((m) => Number(m[1]));
+  assert.equal(ys.length, 120, "one point per training batch");
+  const steps = ys.slice(1).map((y, i) => Math.abs(y - ys[i]!));
+  const typical = [...steps].sort((a, b) => a - b)[Math.floor(steps.length / 2)]!;
+  for (const i of [39, 79]) {
+    assert.ok(
+      steps[i]! <= 2 * typical,
+      `the line jumps ${steps[i]!.toFixed(2)} px at the start of epoch ${(i + 1) / 40 + 1}, ` +
+        `against ${typical.toFixed(2)} px a batch elsewhere`,
+    );
+  }
 });
 
 Deno.test("trainingMonitor() continues a resumed run: earlier epochs drawn, the bar counts what is left", async () => {
