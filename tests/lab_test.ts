@@ -226,7 +226,10 @@ class LabNotebook {
     );
     const width = this.page.viewportSize()?.width ?? 1280;
     await this.page.setViewportSize({ width, height: Math.min(16_000, height + 160) });
-    await this.page.waitForTimeout(300);
+    await this.panel.locator(".jp-Notebook, .jp-Notebook *").evaluateAll((all) => {
+      for (const e of all) e.scrollTop = 0;
+    });
+    await this.page.waitForTimeout(500);
     const shot = await this.page.screenshot();
     await this.page.setViewportSize({ width, height: 900 });
     return await saveArtifact(PROJECT_ROOT, name, new Uint8Array(shot));
