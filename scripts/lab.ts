@@ -9,7 +9,13 @@
  */
 
 import { join } from "node:path";
-import { ensureDenoKernel, findJupyter, KERNEL_DISPLAY_NAME, PROJECT_ROOT } from "./_jupyter.ts";
+import {
+  ensureDenoKernel,
+  findJupyter,
+  KERNEL_DISPLAY_NAME,
+  KERNEL_NAME,
+  PROJECT_ROOT,
+} from "./_jupyter.ts";
 
 /** Which Jupyter front end to start. */
 export type JupyterApp = "lab" | "notebook";
@@ -25,7 +31,7 @@ export type JupyterApp = "lab" | "notebook";
  * ```ts
  * import { labCommand } from "./lab.ts";
  * const { args } = labCommand("/usr/bin/jupyter", "notebook", { notebookDir: "/p/notebooks", asRoot: true, args: ["--no-browser"] });
- * if (args.join(" ") !== "notebook --notebook-dir=/p/notebooks --allow-root --no-browser") throw new Error(args.join(" "));
+ * if (args.join(" ") !== "notebook --notebook-dir=/p/notebooks --MappingKernelManager.default_kernel_name=deno --allow-root --no-browser") throw new Error(args.join(" "));
  * ```
  */
 export function labCommand(
@@ -38,6 +44,8 @@ export function labCommand(
     args: [
       app,
       `--notebook-dir=${options.notebookDir}`,
+      // A new notebook (File → New → Notebook) starts the project's kernel, not Python's.
+      `--MappingKernelManager.default_kernel_name=${KERNEL_NAME}`,
       ...(options.asRoot ? ["--allow-root"] : []),
       ...(options.args ?? []),
     ],
@@ -109,8 +117,14 @@ async function main(args: string[]): Promise<number> {
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();
-  // Ctrl+C reaches Jupyter too (same process group); wait for it to shut its kernels down.
+  // Ctrl+C reaches Jupyter too (same process group); wait for it to shut its kernels down. A
+  // SIGTERM (a service manager, a test) is passed on, so Jupyter is never left running alone.
   Deno.addSignalListener("SIGINT", () => {});
+  Deno.addSignalListener("SIGTERM", () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already gone */ }
+  });
   const status = await child.status;
   return status.code;
 }

@@ -8,9 +8,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Locator, Page } from "playwright-core";
-import { ensureDenoKernel, findJupyter, PROJECT_ROOT } from "../scripts/_jupyter.ts";
+import {
+  ensureDenoKernel,
+  findJupyter,
+  KERNEL_DISPLAY_NAME,
+  KERNEL_NAME,
+  PROJECT_ROOT,
+} from "../scripts/_jupyter.ts";
 import { listRuns } from "../lib/runs.ts";
-import { hasChromium, launchChromium, saveArtifact, startLabServer } from "./_browser.ts";
+import { freePort, hasChromium, launchChromium, saveArtifact, startLabServer } from "./_browser.ts";
 
 const jupyter = await findJupyter();
 const kernel = jupyter === null ? null : await ensureDenoKernel(PROJECT_ROOT);
@@ -373,16 +379,18 @@ Deno.test({
       assert.match(await nb.text(at("parameters")), /epochs\s+3/);
       assert.deepEqual(await nb.errors(), [], "no cell failed on the rerun");
 
-      // 3. Rerun, and press Kernel → Interrupt while it trains: the run stops at a batch boundary
-      // and is recorded as interrupted; the cells below go on with the best weights so far.
+      // 3. Rerun with 5 epochs, and press Kernel → Interrupt while it trains: the run stops at a
+      // batch boundary and is recorded as interrupted; the cells below go on with the best weights
+      // so far.
+      await nb.editWord(at("parameters"), /^\s*epochs: \d+,/, "3", "5");
       before = await nb.prompts();
       await nb.select(at("parameters"));
       progress = await watchProgress(nb, at("train"));
       await nb.menu("Run", "Run Selected Cell and All Below");
       await until("training to be under way", async () => {
         const seen = await progress!();
-        // Into epoch 2 of 3, so that the stopped run has a completed epoch to resume from.
-        return seen.some((f) => f > 0.4 && f < 0.6) ? true : undefined;
+        // Into epoch 2 of 5, so that the stopped run has a completed epoch to resume from.
+        return seen.some((f) => f > 0.25 && f < 0.7) ? true : undefined;
       });
       await nb.menu("Kernel", "Interrupt Kernel");
       await nb.ranFrom(at("parameters"), before);
@@ -394,7 +402,10 @@ Deno.test({
       const fraction = await out("train").locator("[data-fraction]").getAttribute("data-fraction");
       assert.ok(Number(fraction) < 1, `the bar stays where training stopped (${fraction})`);
       let runs = await listRuns(runsDir);
-      assert.equal(runs.find((r) => r.record.id === stoppedId)?.record.status, "interrupted");
+      const interrupted = runs.find((r) => r.record.id === stoppedId)?.record;
+      assert.equal(interrupted?.status, "interrupted");
+      const epochsDone = interrupted.epochs.length;
+      assert.ok(epochsDone >= 1 && epochsDone < 5, `epochs done before the stop: ${epochsDone}`);
       assert.deepEqual(await nb.errors(), [], "the interrupt is no error");
 
       // 4. Resume it: resumeRun = "latest" in the parameters cell, then run it and all below.
@@ -407,12 +418,16 @@ Deno.test({
       assert.match(await nb.text(at("parameters")), /Settings of the resumed run \(latest\)/);
       const resumed = await nb.text(at("train"));
       const resumedEpochs = (resumed.match(/^Epoch: (\d+)/gm) ?? []).map((l) => Number(l.slice(7)));
-      assert.equal(resumedEpochs.at(-1), 3, resumed);
-      assert.ok(!resumedEpochs.includes(1) || resumedEpochs.length === 3, resumed);
+      const remaining = Array.from({ length: 5 - epochsDone }, (_, i) => epochsDone + 1 + i);
+      assert.deepEqual(
+        resumedEpochs,
+        remaining,
+        `the resumed run trains on from there: ${resumed}`,
+      );
       runs = await listRuns(runsDir);
       const record = runs.find((r) => r.record.id === stoppedId)!.record;
       assert.equal(record.status, "completed");
-      assert.deepEqual(record.epochs.map((e) => e.epoch), [1, 2, 3]);
+      assert.deepEqual(record.epochs.map((e) => e.epoch), [1, 2, 3, 4, 5]);
       assert.ok(record.test !== null, "the resumed run was tested");
       assert.deepEqual(await nb.errors(), [], "no cell failed after resuming");
       console.log(`screenshot: ${await nb.screenshot("lab-cifar10_cnn.png")}`);
@@ -470,6 +485,64 @@ Deno.test({
       await browser.close();
       await server.stop();
       await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "deno task lab serves JupyterLab 4 with the project's Deno kernel as the default",
+  ignore: !hasLab,
+  async fn() {
+    const port = freePort();
+    const token = crypto.randomUUID();
+    const runtime = await Deno.makeTempDir({ prefix: "cifar10-lab-task-" });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        join(PROJECT_ROOT, "scripts", "lab.ts"),
+        "--no-browser",
+        "--ip=127.0.0.1",
+        `--port=${port}`,
+        "--port-retries=0",
+        `--IdentityProvider.token=${token}`,
+        "--LabApp.extension_manager=readonly",
+      ],
+      env: { JUPYTER_RUNTIME_DIR: runtime, JUPYTERLAB_WORKSPACES_DIR: runtime },
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const log = new Response(child.stderr).text();
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      const specs = await until("the server's kernelspecs", async () => {
+        const response = await fetch(`${base}/api/kernelspecs?token=${token}`).catch(() => null);
+        if (response === null || !response.ok) {
+          await response?.body?.cancel();
+          return undefined;
+        }
+        return await response.json() as {
+          default: string;
+          kernelspecs: Record<string, { spec: { display_name: string; argv: string[] } }>;
+        };
+      }, 60_000);
+      assert.equal(specs.default, KERNEL_NAME);
+      const deno = specs.kernelspecs[KERNEL_NAME]!.spec;
+      assert.equal(deno.display_name, KERNEL_DISPLAY_NAME);
+      assert.deepEqual(deno.argv.slice(1), ["jupyter", "--kernel", "--conn", "{connection_file}"]);
+      const page = await (await fetch(`${base}/lab?token=${token}`)).text();
+      assert.match(page, /"appVersion": "4\.\d+\.\d+"/, "JupyterLab 4 answers /lab");
+      const tree = await fetch(`${base}/api/contents?token=${token}`).then((r) => r.json()) as {
+        content: { name: string }[];
+      };
+      assert.ok(tree.content.some((f) => f.name === "cifar10_cnn.ipynb"), "it serves notebooks/");
+    } finally {
+      child.kill("SIGTERM");
+      const status = await child.status;
+      const text = await log;
+      await Deno.remove(runtime, { recursive: true });
+      assert.ok(!/Traceback/.test(text), text.slice(-3000));
+      assert.notEqual(status.signal, "SIGKILL");
     }
   },
 });
