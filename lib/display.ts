@@ -707,13 +707,14 @@ export interface TrainingMonitor {
   onSave(event: SaveEvent): void;
   /**
    * Draws the final state: a full bar with the best epoch after a completed run; after an early
-   * stop the bar stays where it stopped and `result.message` is printed.
+   * stop the bar stays where it stopped and `result.message` is printed. `options.note` is printed
+   * last (e.g. where the run record is). It ends with `settle()`, so a frontend gets every line
+   * before the cell is done: end a training cell with it.
    */
   finish(
     result: Pick<FitResult, "stopReason" | "message" | "bestEpoch" | "bestValidLoss">,
-  ): Promise<
-    void
-  >;
+    options?: { note?: string },
+  ): Promise<void>;
 }
 
 /**
@@ -800,7 +801,7 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
     onSave(event) {
       print(formatSavingLine(event.previousLoss, event.validLoss));
     },
-    async finish(result) {
+    async finish(result, { note } = {}) {
       await live.update(chart);
       await live.flush();
       if (result.stopReason === "completed") {
@@ -818,6 +819,10 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
         );
       }
       if (result.message !== null) print(result.message);
+      if (note !== undefined) print(note);
+      // Printed lines are sent as the kernel gets to them; the Deno kernel can report the cell
+      // done first, and JupyterLab then drops them (seen: the resume hint after an interrupt).
+      await settle();
     },
   };
 }

@@ -458,14 +458,18 @@ Deno.test("trainingMonitor() after an interrupt leaves the bar where it stopped 
   await feedEpoch(monitor, epochRecord(1, 2.0, 1.75, 1.75), Infinity);
   await monitor.onBatch(batch(2, "train", 1, 2));
   const message = "Training stopped by request during epoch 2 (after 1 training batches); …";
-  await monitor.finish({ stopReason: "aborted", message, bestEpoch: 1, bestValidLoss: 1.75 });
+  const note = 'To continue this run: resumeRun = "x"';
+  await monitor.finish(
+    { stopReason: "aborted", message, bestEpoch: 1, bestValidLoss: 1.75 },
+    { note },
+  );
   assert.match(
     sent(jupyter, barId, "text/plain").at(-1)!,
     /^training {2}66%.* 4\/6 .* interrupted$/,
   );
   assert.doesNotMatch(sent(jupyter, barId, "text/html").at(-1)!, /data-fraction="1"/);
-  assert.equal(lines.at(-1), message);
-  assert.equal(lines.length, 3);
+  assert.deepEqual(lines.slice(-2), [message, note], "why it stopped, then the note");
+  assert.equal(lines.length, 4);
 });
 
 Deno.test("trainingMonitor() on a terminal writes the bar and prints the lines, no chart", async () => {
