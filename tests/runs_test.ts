@@ -35,6 +35,7 @@ import {
 } from "../lib/runs.ts";
 import { perClassComparisonChart, runLabel, validationLossChart } from "../lib/compare_plots.ts";
 import { main as runsMain } from "../scripts/runs.ts";
+import { ensureDenoKernel, findJupyter } from "../scripts/_jupyter.ts";
 
 // The cpu backend with the backend module's faster convolution gradients.
 await initBackend("cpu");
@@ -1092,29 +1093,18 @@ Deno.test("the run recorder leaks no tensors", async () => {
 });
 
 /** Whether Jupyter and the project's Deno kernel are installed (`./run setup`). */
-async function hasDenoKernel(): Promise<boolean> {
-  try {
-    await Deno.stat(`${ROOT}/.jupyter/kernels/deno/kernel.json`);
-    const probe = await new Deno.Command("jupyter", {
-      args: ["nbconvert", "--version"],
-      stdout: "null",
-      stderr: "null",
-    })
-      .output();
-    return probe.success;
-  } catch {
-    return false;
-  }
-}
+/** The project's pinned Jupyter (`./run setup`) and its Deno kernel, or null without them. */
+const jupyter = await findJupyter();
+const kernel = jupyter === null ? null : await ensureDenoKernel(ROOT);
 
 Deno.test({
   name: "notebooks/compare_runs.ipynb executes headless with zero and with several runs",
-  ignore: !(await hasDenoKernel()),
+  ignore: jupyter === null,
   fn: async (t) => {
     await withTempDir(async (tmp) => {
       const execute = async (runsDir: string) => {
         const output = `${tmp}/executed.ipynb`;
-        const result = await new Deno.Command("jupyter", {
+        const result = await new Deno.Command(jupyter!.jupyter, {
           args: [
             "nbconvert",
             "--to",
@@ -1126,7 +1116,7 @@ Deno.test({
             "--output",
             output,
           ],
-          env: { JUPYTER_PATH: `${ROOT}/.jupyter`, CIFAR10_RUNS_DIR: runsDir, NO_COLOR: "1" },
+          env: { ...kernel!.env, CIFAR10_RUNS_DIR: runsDir, NO_COLOR: "1" },
           stdout: "piped",
           stderr: "piped",
         }).output();
