@@ -174,7 +174,11 @@ export async function startLabServer(
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline && exited === null) {
     try {
-      const response = await fetch(`${url}api/status?token=${token}`);
+      // A request that reaches the server while it is still starting can stay unanswered for
+      // good (seen once): each try gets 2 s, then the loop asks again.
+      const response = await fetch(`${url}api/status?token=${token}`, {
+        signal: AbortSignal.timeout(2000),
+      });
       await response.body?.cancel();
       if (response.ok) return { url, token, root, open, stop };
     } catch { /* not up yet */ }

@@ -516,7 +516,9 @@ Deno.test({
     try {
       const base = `http://127.0.0.1:${port}`;
       const specs = await until("the server's kernelspecs", async () => {
-        const response = await fetch(`${base}/api/kernelspecs?token=${token}`).catch(() => null);
+        const response = await fetch(`${base}/api/kernelspecs?token=${token}`, {
+          signal: AbortSignal.timeout(2000), // see startLabServer: an early request may hang
+        }).catch(() => null);
         if (response === null || !response.ok) {
           await response?.body?.cancel();
           return undefined;
