@@ -232,21 +232,12 @@ export function html(markup: string, options: { text?: string } = {}): Displayab
   return { [DISPLAY_SYMBOL]: () => ({ "text/html": markup, "text/plain": text }) };
 }
 
-/** How a `notice` looks: information (blue) or a warning (amber). Neither reads as an error. */
-export type NoticeKind = "info" | "warning";
-
-const NOTICE_COLORS: Record<NoticeKind, { border: string; background: string }> = {
-  info: { border: "#4c78a8", background: "#eef4fb" },
-  warning: { border: "#c98a00", background: "#fff8e1" },
-};
-
 /**
- * A notice for the reader, such as "this data copy is not the official archive": a framed
+ * A notice for the reader, such as "this data copy is not the official archive": an amber framed
  * paragraph, unlike text printed to stderr, which notebook frontends and the exported HTML paint
  * as an error.
  *
  * @param message The text (plain text, escaped), e.g. a data module notice.
- * @param options `kind`: information or warning. @default "warning"
  * @returns A displayable whose text form is the message.
  * @example
  * ```ts
@@ -257,13 +248,10 @@ const NOTICE_COLORS: Record<NoticeKind, { border: string; background: string }> 
  * if (!markup.includes('role="note"') || !markup.includes("copy &lt;x&gt;")) throw new Error(markup);
  * ```
  */
-export function notice(message: string, options: { kind?: NoticeKind } = {}): Displayable {
-  const kind = options.kind ?? "warning";
-  const { border, background } = NOTICE_COLORS[kind];
+export function notice(message: string): Displayable {
   return html(
-    `<div class="cifar10-notice cifar10-notice-${kind}" role="note" style="border-left:4px solid ` +
-      `${border};background:${background};color:#222;padding:6px 12px;margin:4px 0">` +
-      `${escapeHtml(message)}</div>`,
+    `<div class="cifar10-notice" role="note" style="border-left:4px solid #c98a00;` +
+      `background:#fff8e1;color:#222;padding:6px 12px;margin:4px 0">${escapeHtml(message)}</div>`,
     { text: message },
   );
 }
@@ -675,20 +663,24 @@ function nextTurn(): Promise<void> {
 
 /**
  * The mean loss per image over the last `window` batches added, whatever epoch they came from
- * (the training loss line of the live chart).
+ * (the training loss line of the live chart). Running sums: constant work per batch.
  */
-function trailingMean(): { add(loss: number, images: number, window: number): number } {
-  const batches: { loss: number; images: number }[] = [];
+function trailingMean(window: number): { add(loss: number, images: number): number } {
+  const batches: { lossSum: number; images: number }[] = [];
+  let lossSum = 0, imageSum = 0;
   return {
-    add(loss, images, window) {
-      if (Number.isFinite(loss) && images > 0) batches.push({ loss, images });
-      while (batches.length > window) batches.shift();
-      let sum = 0, count = 0;
-      for (const b of batches) {
-        sum += b.loss * b.images;
-        count += b.images;
+    add(loss, images) {
+      if (Number.isFinite(loss) && images > 0) {
+        batches.push({ lossSum: loss * images, images });
+        lossSum += loss * images;
+        imageSum += images;
       }
-      return count > 0 ? sum / count : NaN;
+      if (batches.length > window) {
+        const dropped = batches.shift()!;
+        lossSum -= dropped.lossSum;
+        imageSum -= dropped.images;
+      }
+      return imageSum > 0 ? lossSum / imageSum : NaN;
     },
   };
 }
@@ -758,7 +750,7 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
   const finished: EpochRecord[] = [...(options.done ?? [])];
   const firstEpoch = (finished.at(-1)?.epoch ?? 0) + 1;
   const running: { x: number; loss: number }[] = [];
-  const recent = trailingMean();
+  let recent: ReturnType<typeof trailingMean> | null = null;
   const title = options.title ?? "Loss during training";
   const chart = () =>
     liveLossChart({ batches: running, epochs: finished, totalEpochs: epochs }, { title });
@@ -787,8 +779,8 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
       if (p.phase === "train") {
         // A tenth of an epoch's batches, carried over epoch boundaries: the epoch's own running
         // mean restarts at each epoch, and its first noisy batches drew a spike on the line.
-        const window = Math.max(1, Math.ceil(p.batches / 10));
-        const loss = recent.add(p.batchLoss, p.batchImages, window);
+        recent ??= trailingMean(Math.max(1, Math.ceil(p.batches / 10)));
+        const loss = recent.add(p.batchLoss, p.batchImages);
         running.push({ x: p.epoch - 1 + p.batch / p.batches, loss });
         await live.update(chart);
       }

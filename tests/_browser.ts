@@ -88,6 +88,32 @@ export function freePort(): number {
 }
 
 /**
+ * Waits until a Jupyter server started as `child` answers `url` with 200, for at most 60 s.
+ *
+ * @param url A URL of the server's API, token included.
+ * @param child The server's process (an exit ends the wait).
+ * @returns Null once it answers, else why not (for the error message).
+ */
+export async function waitForServer(url: string, child: Deno.ChildProcess): Promise<string | null> {
+  let exited: Deno.CommandStatus | null = null;
+  child.status.then((status) => exited = status);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline && exited === null) {
+    try {
+      // A request that reaches the server while it is still starting can stay unanswered for
+      // good (seen once): each try gets 2 s, then the loop asks again.
+      const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      await response.body?.cancel();
+      if (response.ok) return null;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return exited === null
+    ? "it did not answer within 60 s"
+    : `it exited with code ${(exited as Deno.CommandStatus).code}`;
+}
+
+/**
  * JupyterLab user settings for tests, as `<plugin>.jupyterlab-settings` files: every cell attached
  * to the page (Lab 4 otherwise attaches only the cells in view, and a test cannot find the others),
  * and no question about fetching Jupyter news (a toast over the notebook, and a request to the web).
@@ -169,25 +195,9 @@ export async function startLabServer(
   };
   const open = (path: string) =>
     `${url}lab/tree/${path.split("/").map(encodeURIComponent).join("/")}?token=${token}`;
-  let exited: Deno.CommandStatus | null = null;
-  child.status.then((status) => exited = status);
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline && exited === null) {
-    try {
-      // A request that reaches the server while it is still starting can stay unanswered for
-      // good (seen once): each try gets 2 s, then the loop asks again.
-      const response = await fetch(`${url}api/status?token=${token}`, {
-        signal: AbortSignal.timeout(2000),
-      });
-      await response.body?.cancel();
-      if (response.ok) return { url, token, root, open, stop };
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  const why = await waitForServer(`${url}api/status?token=${token}`, child);
+  if (why === null) return { url, token, root, open, stop };
   await stop();
-  const why = exited === null
-    ? "it did not answer within 60 s"
-    : `it exited with code ${(exited as Deno.CommandStatus).code}`;
   throw new Error(`Cannot start JupyterLab on port ${port}: ${why}; its log:\n${log}`);
 }
 

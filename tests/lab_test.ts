@@ -16,7 +16,14 @@ import {
   PROJECT_ROOT,
 } from "../scripts/_jupyter.ts";
 import { listRuns } from "../lib/runs.ts";
-import { freePort, hasChromium, launchChromium, saveArtifact, startLabServer } from "./_browser.ts";
+import {
+  freePort,
+  hasChromium,
+  launchChromium,
+  saveArtifact,
+  startLabServer,
+  waitForServer,
+} from "./_browser.ts";
 
 const jupyter = await findJupyter();
 const kernel = jupyter === null ? null : await ensureDenoKernel(PROJECT_ROOT);
@@ -515,19 +522,12 @@ Deno.test({
     const log = new Response(child.stderr).text();
     try {
       const base = `http://127.0.0.1:${port}`;
-      const specs = await until("the server's kernelspecs", async () => {
-        const response = await fetch(`${base}/api/kernelspecs?token=${token}`, {
-          signal: AbortSignal.timeout(2000), // see startLabServer: an early request may hang
-        }).catch(() => null);
-        if (response === null || !response.ok) {
-          await response?.body?.cancel();
-          return undefined;
-        }
-        return await response.json() as {
-          default: string;
-          kernelspecs: Record<string, { spec: { display_name: string; argv: string[] } }>;
-        };
-      }, 60_000);
+      const why = await waitForServer(`${base}/api/status?token=${token}`, child);
+      assert.equal(why, null, `deno task lab: ${why}`);
+      const specs = await fetch(`${base}/api/kernelspecs?token=${token}`).then((r) => r.json()) as {
+        default: string;
+        kernelspecs: Record<string, { spec: { display_name: string; argv: string[] } }>;
+      };
       assert.equal(specs.default, KERNEL_NAME);
       const deno = specs.kernelspecs[KERNEL_NAME]!.spec;
       assert.equal(deno.display_name, KERNEL_DISPLAY_NAME);
