@@ -10,9 +10,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
-import { batchToTensor } from "../lib/augmentation.ts";
-import { makeConfig, parseArgs } from "../lib/config.ts";
-import { createRng } from "../lib/random.ts";
+import { batchToTensor } from "../lib/augment/augment.ts";
+import { makeConfig, parseArgs } from "../lib/core/config.ts";
+import { createRng } from "../lib/core/random.ts";
 
 const { overrides, extra } = parseArgs(Deno.args, { "--runs": "string" });
 const backend = overrides.backend === undefined || overrides.backend === "auto"

@@ -20,8 +20,8 @@
  * ```
  * @module
  */
-import { createRng, deriveSeed } from "../lib/random.ts";
-import { parseArgs } from "../lib/config.ts";
+import { createRng, deriveSeed } from "../lib/core/random.ts";
+import { parseArgs } from "../lib/core/config.ts";
 
 /** The two sides compared. */
 export const SIDES = ["ours", "pytorch"] as const;

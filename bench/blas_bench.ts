@@ -25,12 +25,12 @@ import {
   FusedAdamOptimizer,
   getBlasThreads,
   registerBlasBackend,
-} from "../lib/kernels/blas.ts";
-import { openBlas } from "../lib/kernels/_blas_ffi.ts";
-import { makeConfig } from "../lib/config.ts";
-import { buildModel, type Model } from "../lib/model.ts";
-import { crossEntropy } from "../lib/training.ts";
-import { createRng } from "../lib/random.ts";
+} from "../lib/engine/kernels/blas/blas.ts";
+import { openBlas } from "../lib/engine/kernels/blas/cblas.ts";
+import { makeConfig } from "../lib/core/config.ts";
+import { buildModel, type Model } from "../lib/model/model.ts";
+import { crossEntropy } from "../lib/train/fit.ts";
+import { createRng } from "../lib/core/random.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,

@@ -1,5 +1,5 @@
 /**
- * Where a training epoch's time goes, per batch: the work of `trainEpoch` (lib/training.ts) done
+ * Where a training epoch's time goes, per batch: the work of `trainEpoch` (lib/train/fit.ts) done
  * step by step and timed — the batch slice (`iterateBatches`), pixels → tensor, augmentation,
  * normalisation, the training step (forward, loss, backward, Adam) and the per-batch read-backs
  * (loss and predictions) — on synthetic images (random shapes, NOT CIFAR-10). Prints the median
@@ -20,15 +20,15 @@ import {
   drawAugmentations,
   normalizeBatch,
   pixelsToTensor,
-} from "../lib/augmentation.ts";
-import { initBackend } from "../lib/backend.ts";
-import { type BackendName, makeConfig } from "../lib/config.ts";
-import { iterateBatches } from "../lib/data.ts";
-import { originalKernel } from "../lib/kernels/_conv.ts";
-import { buildModel } from "../lib/model.ts";
-import { createRng, deriveSeed } from "../lib/random.ts";
-import { generateSyntheticImages } from "../lib/synthetic.ts";
-import { createOptimizer, trainBatch, trainEpoch } from "../lib/training.ts";
+} from "../lib/augment/augment.ts";
+import { initBackend } from "../lib/engine/backend.ts";
+import { type BackendName, makeConfig } from "../lib/core/config.ts";
+import { iterateBatches } from "../lib/data/load.ts";
+import { originalKernel } from "../lib/engine/kernels/js/loops.ts";
+import { buildModel } from "../lib/model/model.ts";
+import { createRng, deriveSeed } from "../lib/core/random.ts";
+import { generateSyntheticImages } from "../lib/data/synthetic.ts";
+import { createOptimizer, trainBatch, trainEpoch } from "../lib/train/fit.ts";
 
 /** Settings of the profile. */
 export interface EpochProfileOptions {
@@ -132,7 +132,7 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
       if (next.done) break;
       const batch = next.value;
       const t1 = performance.now();
-      // batchToTensor's steps (lib/augmentation.ts), timed one by one.
+      // batchToTensor's steps (lib/augment/augment.ts), timed one by one.
       const rng = createRng(deriveSeed(config.seed, "augment", epoch, b));
       const draws = drawAugmentations(batch.size, rng, config);
       const pixels = pixelsToTensor(batch.images, batch.size);
@@ -143,7 +143,7 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
       tf.dispose([pixels, augmented]);
       const labels = tf.tensor1d(batch.labels, "int32");
       const t4 = performance.now();
-      // trainEpoch's step (lib/training.ts).
+      // trainEpoch's step (lib/train/fit.ts).
       const dropoutSeed = deriveSeed(config.seed, "dropout", epoch, b);
       const { loss, predictions } = trainBatch(model, optimizer, x, labels, dropoutSeed, variables);
       const t5 = performance.now();

@@ -1,6 +1,6 @@
 /**
  * Per-kernel profile of the tutorial model's training step, on the wasm and cpu backends with our
- * training kernels registered (lib/backend.ts): median milliseconds per kernel at the model's
+ * training kernels registered (lib/engine/backend.ts): median milliseconds per kernel at the model's
  * shapes, and a whole training step (forward, backward through `tf.variableGrads`, Adam).
  *
  * ```sh
@@ -15,11 +15,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { parseArgs } from "../lib/config.ts";
-import { initBackend, registerTrainingKernels } from "../lib/backend.ts";
-import { restoreKernels } from "../lib/kernels/_conv.ts";
-import { registerTrainingGradients } from "../lib/_gradients.ts";
-import { createRng } from "../lib/random.ts";
+import { parseArgs } from "../lib/core/config.ts";
+import { initBackend, registerTrainingKernels } from "../lib/engine/backend.ts";
+import { restoreKernels } from "../lib/engine/kernels/js/loops.ts";
+import { registerTrainingGradients } from "../lib/engine/gradients.ts";
+import { createRng } from "../lib/core/random.ts";
 
 /** One benchmarked operation: `run` returns the tensors to wait for and dispose. */
 interface Case {

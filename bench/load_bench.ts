@@ -8,8 +8,8 @@
  * @module
  */
 
-import { parseArgs } from "../lib/config.ts";
-import { loadCifar10 } from "../lib/data.ts";
+import { parseArgs } from "../lib/core/config.ts";
+import { loadCifar10 } from "../lib/data/load.ts";
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -1,6 +1,6 @@
 /**
  * Our side of `deno task bench`: the same measurements as `bench/pytorch_tutorial.py bench`, on our
- * TypeScript implementation (lib/model.ts, lib/training.ts, lib/augmentation.ts, lib/backend.ts),
+ * TypeScript implementation (lib/model/model.ts, lib/train/fit.ts, lib/augment/augment.ts, lib/engine/backend.ts),
  * printed as one JSON object of the shared shape ({@link BenchResult} in bench/bench.ts).
  *
  * Measures, after a warm-up:
@@ -17,8 +17,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BenchResult, Throughput } from "./bench.ts";
-import { batchToTensor } from "../lib/augmentation.ts";
-import { makeConfig, parseArgs, type TrainConfig } from "../lib/config.ts";
+import { batchToTensor } from "../lib/augment/augment.ts";
+import { makeConfig, parseArgs, type TrainConfig } from "../lib/core/config.ts";
 import {
   BATCHES_FOLDER,
   type ImageSet,
@@ -26,11 +26,11 @@ import {
   SYNTHETIC_MARKER,
   TEST_BATCH_FILE,
   TRAIN_BATCH_FILES,
-} from "../lib/data.ts";
-import { initBackend, peakMemoryMiB } from "../lib/backend.ts";
-import { buildModel, type Model } from "../lib/model.ts";
-import { createRng, deriveSeed } from "../lib/random.ts";
-import { createOptimizer, crossEntropy, trainEpoch } from "../lib/training.ts";
+} from "../lib/data/load.ts";
+import { initBackend, peakMemoryMiB } from "../lib/engine/backend.ts";
+import { buildModel, type Model } from "../lib/model/model.ts";
+import { createRng, deriveSeed } from "../lib/core/random.ts";
+import { createOptimizer, crossEntropy, trainEpoch } from "../lib/train/fit.ts";
 
 /** Settings of our side, mirroring the Python bench mode's flags. */
 export interface OursOptions {
@@ -149,12 +149,12 @@ export type BackendSelector = (
 ) => Promise<SelectedBackend>;
 
 /**
- * The default backend selector: `initBackend` from lib/backend.ts (the backend helper's module).
+ * The default backend selector: `initBackend` from lib/engine/backend.ts (the backend helper's module).
  *
  * @param backend The requested backend (`auto` picks the fastest available).
  * @param threads Compute threads to ask for.
  * @returns The active backend.
- * @throws {Error} When the requested backend cannot start (lib/backend.ts says why).
+ * @throws {Error} When the requested backend cannot start (lib/engine/backend.ts says why).
  */
 export async function selectBackend(
   backend: TrainConfig["backend"],
@@ -176,7 +176,7 @@ export async function selectBackend(
  * Runs all measurements and returns the shared result object.
  *
  * @param options The settings.
- * @param hooks `selectBackend` replaces lib/backend.ts's selection (tests, experiments); `log` receives
+ * @param hooks `selectBackend` replaces lib/engine/backend.ts's selection (tests, experiments); `log` receives
  *   the progress lines (default: stderr).
  * @returns The result (the caller prints it as JSON).
  */

@@ -8,7 +8,7 @@
  * result, a printed line, a display), measured at about one cell in twenty. nbconvert stops listening
  * at "idle" and silently drops them. The driver routes such late outputs back to their cell, and
  * drains the channel before the kernel shuts down. (In the notebook itself, `show()` from
- * lib/display.ts ends a cell with a short pause so frontends get everything before "idle".)
+ * lib/display/show.ts ends a cell with a short pause so frontends get everything before "idle".)
  * @module
  */
 

@@ -10,16 +10,16 @@
  * @module
  */
 
-import { configOverridesFromEnv, makeConfig, parseArgs } from "../lib/config.ts";
+import { configOverridesFromEnv, makeConfig, parseArgs } from "../lib/core/config.ts";
 import {
   type Cifar10Data,
   countLabels,
   loadCifar10,
   splitTrainValid,
   subsetImages,
-} from "../lib/data.ts";
-import { writeSyntheticDataset } from "../lib/synthetic.ts";
-import { BATCHES_FOLDER } from "../lib/_cifar_format.ts";
+} from "../lib/data/load.ts";
+import { writeSyntheticDataset } from "../lib/data/synthetic.ts";
+import { BATCHES_FOLDER } from "../lib/data/format.ts";
 
 const HELP = `Usage: deno task data [flags]
 

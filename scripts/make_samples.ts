@@ -12,8 +12,8 @@
  * @module
  */
 import { createCanvas, type SKRSContext2D } from "@napi-rs/canvas";
-import { writeFileAtomic } from "../lib/checkpoint.ts";
-import { parseArgs } from "../lib/config.ts";
+import { writeFileAtomic } from "../lib/model/checkpoint.ts";
+import { parseArgs } from "../lib/core/config.ts";
 
 /** One sample file to draw. */
 export interface SampleSpec {

@@ -3,7 +3,7 @@
  * exports it to HTML, both into the git-ignored `out/` folder, then prints where the HTML is.
  *
  * Settings reach the notebook's parameters cell through `CIFAR10_*` environment variables (see
- * lib/config.ts); config flags given here (`--epochs 5`, `--learning-rate 0.01`, `--synthetic`, …)
+ * lib/core/config.ts); config flags given here (`--epochs 5`, `--learning-rate 0.01`, `--synthetic`, …)
  * are turned into those variables. Unless told otherwise, a headless run uses a short schedule
  * (`HEADLESS_DEFAULTS`) that finishes in minutes on a 2-core CPU; `--full` keeps the tutorial's
  * values (60 epochs on all images), and any variable or flag you set wins over the defaults.
@@ -29,8 +29,8 @@ import {
   flagName,
   parseArgs,
   type TrainConfig,
-} from "../lib/config.ts";
-import { findRunDir, resumeConfig } from "../lib/runs.ts";
+} from "../lib/core/config.ts";
+import { findRunDir, resumeConfig } from "../lib/runs/record.ts";
 import {
   ensureDenoKernel,
   executeNotebook,

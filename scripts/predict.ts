@@ -17,7 +17,7 @@
  * could be loaded; 2 bad command line.
  * @module
  */
-import { initBackend } from "../lib/backend.ts";
+import { initBackend } from "../lib/engine/backend.ts";
 import {
   CONFIG_FIELDS,
   configOverridesFromEnv,
@@ -27,7 +27,7 @@ import {
   makeConfig,
   parseArgs,
   type TrainConfig,
-} from "../lib/config.ts";
+} from "../lib/core/config.ts";
 import {
   classifyImages,
   describeRun,
@@ -39,7 +39,7 @@ import {
   type LoadedRun,
   loadRun,
   predictionsToJson,
-} from "../lib/own_images.ts";
+} from "../lib/predict/classify.ts";
 
 /** Exit code when some file could not be classified, or no model could be loaded. */
 export const EXIT_FAILED = 1;
@@ -125,7 +125,7 @@ function takesValue(flag: string): boolean {
 }
 
 /**
- * Parses the command line: flags (through `parseArgs` from lib/config.ts) and files.
+ * Parses the command line: flags (through `parseArgs` from lib/core/config.ts) and files.
  *
  * @param args The arguments.
  * @param env Environment variables; only `CIFAR10_OUT_DIR` and `CIFAR10_BACKEND` are read.

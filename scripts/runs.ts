@@ -9,9 +9,9 @@
  * Exit codes: 0 done (also with no runs), 1 failed, 2 bad arguments.
  * @module
  */
-import { table, textOf } from "../lib/display.ts";
-import { validationLossChart } from "../lib/compare_plots.ts";
-import { writeFileAtomic } from "../lib/checkpoint.ts";
+import { table, textOf } from "../lib/display/show.ts";
+import { validationLossChart } from "../lib/plots/compare.ts";
+import { writeFileAtomic } from "../lib/model/checkpoint.ts";
 import {
   listRuns,
   noRunsMessage,
@@ -20,7 +20,7 @@ import {
   RUN_SORT_KEYS,
   type RunSortKey,
   runsTableRows,
-} from "../lib/runs.ts";
+} from "../lib/runs/record.ts";
 
 /** Exit code for bad arguments. */
 export const EXIT_USAGE = 2;

@@ -8,7 +8,7 @@
  * `--data PATH`, `--train-limit 10000`, `--out runs`, …) and a `CIFAR10_*` environment variable;
  * flags win. Bad flags or values exit with code 2 before any work starts.
  *
- * Output: a run folder `<outDir>/<UTC timestamp>-<short id>/` (lib/runs.ts) with `config.json`,
+ * Output: a run folder `<outDir>/<UTC timestamp>-<short id>/` (lib/runs/record.ts) with `config.json`,
  * `metrics.json` (the run record: status, backend, data source, per-epoch losses and accuracies,
  * the test report), `best-model/` (the best checkpoint in the tfjs format: model.json +
  * weights.bin) and `last-model/` (model and optimiser state after the last completed epoch), all
@@ -31,12 +31,12 @@ import {
   makeConfig,
   parseArgs,
   type TrainConfig,
-} from "../lib/config.ts";
-import { describeBackend, initBackend, peakMemoryMiB } from "../lib/backend.ts";
-import { loadCifar10, splitTrainValid, subsetImages } from "../lib/data.ts";
-import { progressText } from "../lib/display.ts";
-import { evaluateTest, formatTestReport } from "../lib/evaluation.ts";
-import { buildModel, countParameters } from "../lib/model.ts";
+} from "../lib/core/config.ts";
+import { describeBackend, initBackend, peakMemoryMiB } from "../lib/engine/backend.ts";
+import { loadCifar10, splitTrainValid, subsetImages } from "../lib/data/load.ts";
+import { progressText } from "../lib/display/show.ts";
+import { evaluateTest, formatTestReport } from "../lib/evaluate/evaluate.ts";
+import { buildModel, countParameters } from "../lib/model/model.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
   newRunId,
@@ -45,13 +45,13 @@ import {
   RUN_RECORD_FILE,
   type RunRecorder,
   startRunRecord,
-} from "../lib/runs.ts";
+} from "../lib/runs/record.ts";
 import {
   type BatchProgress,
   type FitResult,
   formatEpochLine,
   formatSavingLine,
-} from "../lib/training.ts";
+} from "../lib/train/fit.ts";
 
 /** Exit code for bad arguments. */
 export const EXIT_USAGE = 2;

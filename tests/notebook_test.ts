@@ -13,9 +13,9 @@ import {
   notebookLeftovers,
   PROJECT_ROOT,
 } from "../scripts/_jupyter.ts";
-import { CIFAR10_CLASSES } from "../lib/data.ts";
-import { makeConfig } from "../lib/config.ts";
-import { listRuns, type RunEntry, startRunRecord } from "../lib/runs.ts";
+import { CIFAR10_CLASSES } from "../lib/data/load.ts";
+import { makeConfig } from "../lib/core/config.ts";
+import { listRuns, type RunEntry, startRunRecord } from "../lib/runs/record.ts";
 import { resumeEnv } from "../scripts/notebook.ts";
 
 const NOTEBOOK = join(PROJECT_ROOT, "notebooks", "cifar10_cnn.ipynb");

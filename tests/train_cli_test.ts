@@ -3,7 +3,7 @@ import { withTempDir } from "./_util.ts";
 import { fileURLToPath } from "node:url";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
-import { loadModel } from "../lib/checkpoint.ts";
+import { loadModel } from "../lib/model/checkpoint.ts";
 import { CHECKPOINT_FOLDER, helpText, runFolderName } from "../scripts/train.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));

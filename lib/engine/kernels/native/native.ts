@@ -1,0 +1,575 @@
+/**
+ * Internal: builds lib/engine/kernels/native/native.c with the machine's C compiler (once per source, compiler
+ * and machine; the library is cached under `.tools/native/`) and opens it through Deno's FFI.
+ * The "blas" backend's element-wise, pooling, im2col and Adam loops then run there, on every core,
+ * instead of in single-threaded JS; without a compiler (or with `CIFAR10_NATIVE=0`) the JS loops
+ * run, with the same results bit for bit. Nothing happens at import: {@linkcode loadNativeKernels}
+ * builds and loads.
+ * @module
+ */
+
+import { createHash } from "node:crypto";
+import { fileURLToPath } from "node:url";
+
+/**
+ * Environment variable: `0` (or off/false/no) turns the native kernels off; `1` (or on/true/yes,
+ * or unset) builds them here; anything else is the path of a prebuilt library.
+ */
+export const NATIVE_ENV = "CIFAR10_NATIVE";
+/** Environment variable naming the C compiler (default `cc`, then `gcc`, then `clang`). */
+export const COMPILER_ENV = "CC";
+
+const INTERFACE_VERSION = 2;
+const SOURCE_URL = new URL("./native.c", import.meta.url);
+const DEFAULT_CACHE_URL = new URL("../../../../.tools/native/", import.meta.url);
+// -ffp-contract=off: no fused multiply-add, so every sum and product rounds as in JS (the direct
+// convolutions opt back in). -fno-trapping-math: no program here traps on floating-point
+// exceptions, so loops that compare floats (max-pool, its gradient) may be vectorised; results
+// are unchanged (a 2×2 max-pool gradient went from 1.5 to 0.15 ms at batch 30).
+const FLAGS = [
+  "-O3",
+  "-march=native",
+  "-std=gnu11",
+  "-ffp-contract=off",
+  "-fno-math-errno",
+  "-fno-trapping-math",
+  "-fopenmp",
+  "-fPIC",
+  "-shared",
+  // Never unloaded: OpenMP threads outlive a dlclose at exit, which would crash the process.
+  "-Wl,-z,nodelete",
+];
+
+/** (input, filter or gradient, geometry, batch, out channels, output) → 0, or 1 out of memory. */
+const CONVOLUTION = {
+  parameters: ["buffer", "buffer", "buffer", "i32", "i32", "buffer"],
+  result: "i32",
+} as const;
+/** (a, b, c, and three sizes) → 0, or 1 out of memory. */
+const PRODUCT = {
+  parameters: ["buffer", "buffer", "buffer", "i64", "i64", "i64"],
+  result: "i32",
+} as const;
+
+const SYMBOLS = {
+  cifar_native_version: { parameters: [], result: "i32" },
+  cifar_native_threads: { parameters: [], result: "i32" },
+  cifar_native_set_threads: { parameters: ["i32"], result: "void" },
+  cifar_im2col: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
+  cifar_col2im: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
+  cifar_conv_lanes: { parameters: [], result: "i32" },
+  cifar_conv_forward: CONVOLUTION,
+  cifar_conv_input_grad: CONVOLUTION,
+  cifar_conv_filter_grad: CONVOLUTION,
+  cifar_gemm_small_m: PRODUCT,
+  cifar_gemm_small_m_nt: PRODUCT,
+  cifar_gemm_small_k_tn: PRODUCT,
+  cifar_relu: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  cifar_step: { parameters: ["buffer", "buffer", "i64", "f32"], result: "void" },
+  cifar_floor: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  cifar_relu_backprop: { parameters: ["buffer", "buffer", "buffer", "i64"], result: "void" },
+  cifar_binary: {
+    parameters: ["i32", "buffer", "i64", "buffer", "i64", "buffer", "i64"],
+    result: "void",
+  },
+  cifar_sum_rows: { parameters: ["buffer", "i64", "i64", "buffer", "buffer"], result: "void" },
+  cifar_max_pool_2x2: { parameters: ["buffer", "buffer", "buffer"], result: "void" },
+  cifar_max_pool_grad_2x2: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "void" },
+  cifar_bias_activation: {
+    parameters: ["buffer", "i64", "i64", "buffer", "i64", "i32"],
+    result: "void",
+  },
+  cifar_adam: {
+    parameters: [
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "i64",
+      "f64",
+      "f64",
+      "f64",
+      "f64",
+      "f64",
+      "f64",
+      "f64",
+      "f64",
+    ],
+    result: "void",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Convolution geometry as the native im2col/col2im read it. */
+export interface ConvGeometry {
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+  strideHeight: number;
+  strideWidth: number;
+  padInfo: { top: number; left: number };
+  filterHeight: number;
+  filterWidth: number;
+}
+
+/** Geometry of a direct convolution: {@linkcode ConvGeometry} plus the batch and its outputs. */
+export interface DirectConvGeometry extends ConvGeometry {
+  batchSize: number;
+  outChannels: number;
+  padInfo: { top: number; left: number; bottom: number; right: number };
+}
+
+/** 2×2, stride-2 pooling geometry. */
+export interface PoolGeometry {
+  batchSize: number;
+  inHeight: number;
+  inWidth: number;
+  inChannels: number;
+  outHeight: number;
+  outWidth: number;
+}
+
+/** Binary operations of {@linkcode NativeKernels.binary}. */
+export type BinaryOp = "add" | "sub" | "mul" | "div";
+const OP_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
+
+/** A matrix product into c [m×n] (row-major) with inner size k; see its method for the layouts. */
+export type NativeProduct = (
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  m: number,
+  n: number,
+  k: number,
+) => void;
+
+/** Adam hyperparameters of one step, as FusedAdamOptimizer computes them. */
+export interface AdamStep {
+  beta1: number;
+  beta2: number;
+  oneMinusB1: number;
+  oneMinusB2: number;
+  learningRate: number;
+  correction1: number;
+  correction2: number;
+  epsilon: number;
+}
+
+/**
+ * The native loops. Each element-wise, pooling, im2col and Adam loop matches its JS twin bit for
+ * bit; the direct convolutions and small-batch products have no JS twin (the JS path hands them to
+ * OpenBLAS) and match the cpu kernels within float32 rounding (see native.c).
+ */
+export interface NativeKernels {
+  /** Where the library was loaded from. */
+  path: string;
+  /** OpenMP threads of a parallel loop. */
+  threads(): number;
+  /** Sets the OpenMP thread count. */
+  setThreads(threads: number): void;
+  im2col(x: Float32Array, info: ConvGeometry, n0: number, n1: number, col: Float32Array): void;
+  /** Writes (not adds) images [n0, n1) of dx from their im2col gradient. */
+  col2im(col: Float32Array, info: ConvGeometry, n0: number, n1: number, dx: Float32Array): void;
+  /** Vector lanes of the direct convolutions (16 with AVX-512, 8 with AVX, else 4). */
+  convLanes: number;
+  /**
+   * Whether the direct convolutions handle this geometry with `channels` (the output channels
+   * of the pass: outChannels forward and for the filter gradient, inChannels for the input
+   * gradient) as the vector axis: stride 1, pads within the filter, channels a multiple of
+   * {@linkcode NativeKernels.convLanes}.
+   */
+  directConvFits(info: DirectConvGeometry, channels: number): boolean;
+  /** out [batch, outH, outW, outChannels] = x [batch, inH, inW, inChannels] ⊛ w (HWIO). */
+  convForward(x: Float32Array, w: Float32Array, info: DirectConvGeometry, out: Float32Array): void;
+  /** dx [batch, inH, inW, inChannels] of the convolution, from dy and w (HWIO). */
+  convInputGrad(
+    dy: Float32Array,
+    w: Float32Array,
+    info: DirectConvGeometry,
+    dx: Float32Array,
+  ): void;
+  /** dw [filterH, filterW, inChannels, outChannels] of the convolution, from x and dy. */
+  convFilterGrad(
+    x: Float32Array,
+    dy: Float32Array,
+    info: DirectConvGeometry,
+    dw: Float32Array,
+  ): void;
+  /**
+   * c [m×n] = a [m×k] · b [k×n] (row-major), for a small m (the batch): a dense layer's forward
+   * product.
+   */
+  gemmSmallM: NativeProduct;
+  /** c [m×n] = a [m×k] · bᵀ with b [n×k], for a small m: a dense layer's input gradient. */
+  gemmSmallMNT: NativeProduct;
+  /** c [m×n] = aᵀ · b with a [k×m] and b [k×n], for a small k: a dense layer's weight gradient. */
+  gemmSmallKTN: NativeProduct;
+  relu(x: Float32Array, out: Float32Array): void;
+  step(x: Float32Array, out: Float32Array, alpha: number): void;
+  floor(x: Float32Array, out: Float32Array): void;
+  /** ReLU's input gradient `dy · step(x)`. */
+  reluBackprop(dy: Float32Array, x: Float32Array, out: Float32Array): void;
+  /** `out[i] = a[i % |a|] op b[i % |b|]`; |a| and |b| divide |out|. */
+  binary(op: BinaryOp, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** Column sums of a [rows, out.length] array, accumulated in float64. */
+  sumRows(x: Float32Array, rows: number, out: Float32Array): void;
+  maxPool2x2(x: Float32Array, info: PoolGeometry, out: Float32Array): void;
+  /**
+   * Writes the gradient, or 0, to every value of dx a window covers; the rest of dx (a last
+   * row or column of an odd size) keeps its values, so zero it in that case.
+   */
+  maxPoolGrad2x2(x: Float32Array, dy: Float32Array, info: PoolGeometry, dx: Float32Array): void;
+  /** In place: out += bias (per channel or scalar, or none), then the activation. */
+  biasActivation(
+    out: Float32Array,
+    channels: number,
+    bias: Float32Array | null,
+    activation: "linear" | "relu" | "relu6",
+  ): void;
+  adam(
+    values: Float32Array,
+    grad: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    step: AdamStep,
+  ): void;
+}
+
+/** The outcome of {@linkcode loadNativeKernels}. */
+export type NativeKernelsResult =
+  | { ok: true; kernels: NativeKernels }
+  | { ok: false; reason: string };
+
+function granted(descriptor: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(descriptor).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function envValue(name: string): string | undefined {
+  return granted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined;
+}
+
+/**
+ * Thread settings applied (where unset) before OpenBLAS and the native kernels load. Both keep
+ * their worker threads spinning after each call — OpenBLAS for about 2²⁸ cycles, libgomp for a
+ * while — so on a 2-core machine the two pools and the main thread starve one another (a training
+ * step took 1.5–2× longer). Sleeping at once costs one wake-up, tens of microseconds, per call.
+ */
+export const THREAD_ENV_DEFAULTS: Readonly<Record<string, string>> = {
+  OPENBLAS_THREAD_TIMEOUT: "4",
+  OMP_WAIT_POLICY: "passive",
+};
+
+/** The variables of {@linkcode THREAD_ENV_DEFAULTS} this process set (not ones it inherited). */
+export const threadEnvApplied = new Set<string>();
+
+/**
+ * Sets each unset variable of {@linkcode THREAD_ENV_DEFAULTS}; the libraries read them when they
+ * load. Without --allow-env nothing changes (slower, not wrong). Child processes inherit the
+ * values: spawn them without the names in {@linkcode threadEnvApplied} to keep their defaults.
+ */
+export function applyThreadEnvDefaults() {
+  for (const [name, value] of Object.entries(THREAD_ENV_DEFAULTS)) {
+    if (!granted({ name: "env", variable: name })) continue;
+    if (Deno.env.get(name) !== undefined) continue;
+    Deno.env.set(name, value);
+    threadEnvApplied.add(name);
+  }
+}
+
+const EMPTY = new Float32Array(1);
+
+/** Throws when a native product reports that its scratch memory could not be allocated. */
+function checkScratch(what: string, status: number) {
+  if (status !== 0) {
+    throw new Error(
+      `Cannot run the native ${what} kernel: out of memory for its scratch arrays (a few MB); ` +
+        `free memory, or set ${NATIVE_ENV}=0`,
+    );
+  }
+}
+
+function wrap(symbols: NativeSymbols, path: string): NativeKernels {
+  const s = symbols;
+  const conv = new Int32Array(11);
+  const pool = new Int32Array(6);
+  const acc = { array: new Float64Array(0) };
+  // The geometry goes over as one int32 array, in native.c's order.
+  const setConv = (info: ConvGeometry) => {
+    conv.set([
+      info.inHeight,
+      info.inWidth,
+      info.inChannels,
+      info.outHeight,
+      info.outWidth,
+      info.strideHeight,
+      info.strideWidth,
+      info.padInfo.top,
+      info.padInfo.left,
+      info.filterHeight,
+      info.filterWidth,
+    ]);
+    return conv;
+  };
+  const setPool = (info: PoolGeometry) => {
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+    pool.set([batchSize, inHeight, inWidth, inChannels, outHeight, outWidth]);
+    return pool;
+  };
+  const lanes = s.cifar_conv_lanes();
+  return {
+    path,
+    convLanes: lanes,
+    directConvFits(info, channels) {
+      const { top, bottom, left, right } = info.padInfo;
+      const kh = info.filterHeight, kw = info.filterWidth;
+      return info.strideHeight === 1 && info.strideWidth === 1 && channels % lanes === 0 &&
+        Math.min(top, bottom, left, right) >= 0 && Math.max(top, bottom) < kh &&
+        Math.max(left, right) < kw;
+    },
+    convForward: (x, w, info, out) =>
+      checkScratch(
+        "convolution",
+        s.cifar_conv_forward(x, w, setConv(info), info.batchSize, info.outChannels, out),
+      ),
+    convInputGrad: (dy, w, info, dx) =>
+      checkScratch(
+        "convolution input gradient",
+        s.cifar_conv_input_grad(dy, w, setConv(info), info.batchSize, info.outChannels, dx),
+      ),
+    convFilterGrad: (x, dy, info, dw) =>
+      checkScratch(
+        "convolution filter gradient",
+        s.cifar_conv_filter_grad(x, dy, setConv(info), info.batchSize, info.outChannels, dw),
+      ),
+    gemmSmallM: (a, b, c, m, n, k) =>
+      checkScratch("product", s.cifar_gemm_small_m(a, b, c, BigInt(m), BigInt(n), BigInt(k))),
+    // The C side names the product D·Wᵀ with D [M×N] and W [K×N].
+    gemmSmallMNT: (a, b, c, m, n, k) =>
+      checkScratch(
+        "product",
+        s.cifar_gemm_small_m_nt(a, b, c, BigInt(m), BigInt(k), BigInt(n)),
+      ),
+    // The C side names the product Aᵀ·D with A [M×K] and D [M×N]: M is the batch, K the rows.
+    gemmSmallKTN: (a, b, c, m, n, k) =>
+      checkScratch(
+        "product",
+        s.cifar_gemm_small_k_tn(a, b, c, BigInt(k), BigInt(n), BigInt(m)),
+      ),
+    threads: () => s.cifar_native_threads(),
+    setThreads: (threads) => s.cifar_native_set_threads(threads),
+    im2col: (x, info, n0, n1, col) => s.cifar_im2col(x, setConv(info), n0, n1, col),
+    col2im: (col, info, n0, n1, dx) => s.cifar_col2im(col, setConv(info), n0, n1, dx),
+    relu: (x, out) => s.cifar_relu(x, out, BigInt(out.length)),
+    step: (x, out, alpha) => s.cifar_step(x, out, BigInt(out.length), alpha),
+    floor: (x, out) => s.cifar_floor(x, out, BigInt(out.length)),
+    reluBackprop: (dy, x, out) => s.cifar_relu_backprop(dy, x, out, BigInt(out.length)),
+    binary: (op, a, b, out) =>
+      s.cifar_binary(
+        OP_CODES[op],
+        a,
+        BigInt(a.length),
+        b,
+        BigInt(b.length),
+        out,
+        BigInt(out.length),
+      ),
+    sumRows(x, rows, out) {
+      if (acc.array.length < out.length) acc.array = new Float64Array(out.length);
+      s.cifar_sum_rows(x, BigInt(rows), BigInt(out.length), out, acc.array);
+    },
+    maxPool2x2: (x, info, out) => s.cifar_max_pool_2x2(x, setPool(info), out),
+    maxPoolGrad2x2: (x, dy, info, dx) => s.cifar_max_pool_grad_2x2(x, dy, setPool(info), dx),
+    biasActivation(out, channels, bias, activation) {
+      s.cifar_bias_activation(
+        out,
+        BigInt(out.length),
+        BigInt(channels),
+        bias ?? EMPTY,
+        BigInt(bias === null ? 0 : bias.length),
+        activation === "relu" ? 1 : activation === "relu6" ? 2 : 0,
+      );
+    },
+    adam(values, grad, m, v, p) {
+      s.cifar_adam(
+        values,
+        grad,
+        m,
+        v,
+        BigInt(values.length),
+        p.beta1,
+        p.beta2,
+        p.oneMinusB1,
+        p.oneMinusB2,
+        p.learningRate,
+        p.correction1,
+        p.correction2,
+        p.epsilon,
+      );
+    },
+  };
+}
+
+function open(path: string): NativeKernelsResult {
+  let dylib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  applyThreadEnvDefaults();
+  try {
+    dylib = Deno.dlopen(path, SYMBOLS);
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+    return { ok: false, reason: `Cannot load the native kernels from ${path}: ${message}` };
+  }
+  const version = dylib.symbols.cifar_native_version();
+  if (version !== INTERFACE_VERSION) {
+    dylib.close();
+    return {
+      ok: false,
+      reason:
+        `Cannot use the native kernels in ${path}: expected interface version ${INTERFACE_VERSION}, found ${version}; delete the file to rebuild it`,
+    };
+  }
+  return { ok: true, kernels: wrap(dylib.symbols, path) };
+}
+
+/** First line of `cc --version`, or null when that compiler does not run. */
+function compilerVersion(compiler: string): string | null {
+  try {
+    const result = new Deno.Command(compiler, {
+      args: ["--version"],
+      stdout: "piped",
+      stderr: "null",
+    })
+      .outputSync();
+    if (!result.success) return null;
+    return new TextDecoder().decode(result.stdout).split("\n")[0] ?? "";
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Compiles native.c into `cacheDir` (temp file, then rename) unless a library of the same
+ * source, compiler and flags is there already; returns its path, or a reason.
+ */
+function build(
+  cacheDir: string,
+  extraFlags: readonly string[],
+): { ok: true; path: string } | { ok: false; reason: string } {
+  const flags = [...FLAGS, ...extraFlags];
+  const source = Deno.readTextFileSync(SOURCE_URL);
+  const named = envValue(COMPILER_ENV);
+  const compilers = named ? [named] : ["cc", "gcc", "clang"];
+  let compiler = "", version: string | null = null;
+  for (const candidate of compilers) {
+    version = compilerVersion(candidate);
+    if (version !== null) {
+      compiler = candidate;
+      break;
+    }
+  }
+  if (version === null) {
+    return {
+      ok: false,
+      reason: `no C compiler found (tried ${
+        compilers.join(", ")
+      }); install gcc (Debian: apt-get install gcc) or set ${COMPILER_ENV}`,
+    };
+  }
+  const key = createHash("sha256")
+    .update([source, compiler, version, flags.join(" "), Deno.build.target].join("\0"))
+    .digest("hex")
+    .slice(0, 16);
+  // Variants (extra flags) get their own name, and never count as stale builds of the default.
+  const variant = extraFlags.length > 0;
+  const path = `${cacheDir}/cifar10_kernels-${variant ? "variant-" : ""}${key}.so`;
+  try {
+    Deno.statSync(path);
+    return { ok: true, path };
+  } catch {
+    // Not built yet.
+  }
+  Deno.mkdirSync(cacheDir, { recursive: true });
+  const temp = `${path}.${Deno.pid}.tmp`;
+  const sourcePath = fileURLToPath(SOURCE_URL);
+  const result = new Deno.Command(compiler, {
+    args: [...flags, "-o", temp, sourcePath, "-lm"],
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  if (!result.success) {
+    try {
+      Deno.removeSync(temp);
+    } catch {
+      // Nothing was written.
+    }
+    const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(0, 3).join(
+      " | ",
+    );
+    return { ok: false, reason: `${compiler} failed on ${sourcePath}: ${stderr}` };
+  }
+  Deno.renameSync(temp, path);
+  // Libraries of earlier sources are never loaded again (a process that has one open keeps it
+  // mapped after the unlink).
+  for (const entry of variant ? [] : Deno.readDirSync(cacheDir)) {
+    const stale = /^cifar10_kernels-[0-9a-f]{16}\.so$/.test(entry.name) &&
+      `${cacheDir}/${entry.name}` !== path;
+    if (stale) Deno.removeSync(`${cacheDir}/${entry.name}`);
+  }
+  return { ok: true, path };
+}
+
+let cached: NativeKernelsResult | null = null;
+
+/**
+ * Builds (first time only) and loads the native kernels. Never throws: a missing permission,
+ * compiler or library comes back as `{ ok: false, reason }`, and the callers run their JS loops.
+ * `CIFAR10_NATIVE=0` turns them off; `CIFAR10_NATIVE=/path/lib.so` loads a prebuilt library.
+ *
+ * @param cacheDir Folder for the built library. @default the repository's `.tools/native`
+ * @param extraFlags Compiler flags after the usual ones, e.g. `-mno-avx512f` to build the
+ *   narrower-vector variant a machine without AVX-512 runs (tests use this). @default none
+ */
+export function loadNativeKernels(
+  cacheDir?: string,
+  extraFlags: readonly string[] = [],
+): NativeKernelsResult {
+  const shared = cacheDir === undefined && extraFlags.length === 0;
+  if (cached !== null && shared) return cached;
+  const result = load(cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL).replace(/\/$/, ""), extraFlags);
+  if (shared) cached = result;
+  return result;
+}
+
+function load(cacheDir: string, extraFlags: readonly string[]): NativeKernelsResult {
+  const raw = envValue(NATIVE_ENV)?.trim() ?? "";
+  if (["0", "off", "false", "no"].includes(raw.toLowerCase())) {
+    return { ok: false, reason: `turned off by ${NATIVE_ENV}=${raw}` };
+  }
+  // On/default words mean "build here"; anything else names a prebuilt library.
+  const setting = ["", "1", "on", "true", "yes"].includes(raw.toLowerCase()) ? "" : raw;
+  if (typeof Deno === "undefined" || typeof Deno.dlopen !== "function") {
+    return { ok: false, reason: "this runtime has no Deno.dlopen (FFI)" };
+  }
+  if (!granted({ name: "ffi" })) return { ok: false, reason: "Deno needs --allow-ffi (or -A)" };
+  if (setting) return open(setting);
+  if (!granted({ name: "run" }) || !granted({ name: "write", path: cacheDir })) {
+    return {
+      ok: false,
+      reason: `building them needs --allow-run and --allow-write for ${cacheDir} (or -A)`,
+    };
+  }
+  let built;
+  try {
+    built = build(cacheDir, extraFlags);
+  } catch (error) {
+    const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+    return { ok: false, reason: `cannot build them in ${cacheDir}: ${message}` };
+  }
+  return built.ok ? open(built.path) : { ok: false, reason: built.reason };
+}
