@@ -12,7 +12,7 @@
  * @module
  */
 import { createCanvas, type SKRSContext2D } from "@napi-rs/canvas";
-import { writeFileAtomic } from "../lib/model/checkpoint.ts";
+import { writeFileAtomic } from "../lib/core/fs.ts";
 import { parseArgs } from "../lib/core/config.ts";
 
 /** One sample file to draw. */

@@ -11,7 +11,7 @@
  */
 import { table, textOf } from "../lib/display/show.ts";
 import { validationLossChart } from "../lib/plots/compare.ts";
-import { writeFileAtomic } from "../lib/model/checkpoint.ts";
+import { writeFileAtomic } from "../lib/core/fs.ts";
 import {
   listRuns,
   noRunsMessage,

@@ -12,7 +12,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { dirname } from "node:path";
 import { makeConfig, type TrainConfig } from "../core/config.ts";
+import { exists, writeFileAtomic, writeJsonAtomic } from "../core/fs.ts";
 import { buildModel, type LayerSpec, type Model, setWeights, type WeightValues } from "./model.ts";
 
 /** File name of the model description inside a checkpoint folder. */
@@ -101,69 +103,6 @@ function randomSuffix(): string {
   return crypto.randomUUID().slice(0, 8);
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-function parentOf(path: string): string {
-  const i = path.replace(/\/+$/, "").lastIndexOf("/");
-  return i <= 0 ? (i === 0 ? "/" : ".") : path.slice(0, i);
-}
-
-/**
- * Writes a file atomically: the data goes to `<path>.tmp-<random>` and is renamed onto `path`, so
- * readers see the old file or the new one, never a partial one. Creates missing parent folders.
- *
- * @param path The file to write.
- * @param data Bytes, or text written as UTF-8.
- * @returns Resolves once the file is in place.
- * @example
- * ```ts
- * import { writeFileAtomic } from "./checkpoint.ts";
- * const dir = await Deno.makeTempDir();
- * await writeFileAtomic(`${dir}/a/b.txt`, "hello");
- * if (await Deno.readTextFile(`${dir}/a/b.txt`) !== "hello") throw new Error("not written");
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  await Deno.mkdir(parentOf(path), { recursive: true });
-  const tmp = `${path}.tmp-${randomSuffix()}`;
-  try {
-    if (typeof data === "string") await Deno.writeTextFile(tmp, data);
-    else await Deno.writeFile(tmp, data);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
-  }
-}
-
-/**
- * Writes a value as indented JSON, atomically (see `writeFileAtomic`).
- *
- * @param path The file to write.
- * @param value Anything `JSON.stringify` accepts; non-finite numbers become `null`.
- * @returns Resolves once the file is in place.
- * @example
- * ```ts
- * import { writeJsonAtomic } from "./checkpoint.ts";
- * const dir = await Deno.makeTempDir();
- * await writeJsonAtomic(`${dir}/m.json`, { loss: 0.5 });
- * if (JSON.parse(await Deno.readTextFile(`${dir}/m.json`)).loss !== 0.5) throw new Error("bad json");
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  await writeFileAtomic(path, JSON.stringify(value, null, 2) + "\n");
-}
-
 /**
  * Saves the model's weights and config as a tfjs-format checkpoint folder (`model.json` +
  * `weights.bin`), replacing any checkpoint already at `dir` atomically.
@@ -222,7 +161,7 @@ export async function saveCheckpoint(
   };
   // 1. Assemble the new checkpoint beside its final name.
   const target = dir.replace(/\/+$/, "");
-  await Deno.mkdir(parentOf(target), { recursive: true });
+  await Deno.mkdir(dirname(target), { recursive: true });
   const tmp = `${target}.tmp-${randomSuffix()}`;
   await Deno.mkdir(tmp);
   try {

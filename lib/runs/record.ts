@@ -16,7 +16,7 @@
  */
 import pl from "nodejs-polars";
 import type { BackendInfo } from "../engine/backend.ts";
-import { writeJsonAtomic } from "../model/checkpoint.ts";
+import { writeJsonAtomic } from "../core/fs.ts";
 import { CONFIG_FIELDS, makeConfig, type TrainConfig } from "../core/config.ts";
 import type { DataSource } from "../data/load.ts";
 import type { TestResult } from "../evaluate/evaluate.ts";
