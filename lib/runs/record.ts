@@ -16,7 +16,7 @@
  */
 import pl from "nodejs-polars";
 import type { BackendInfo } from "../engine/backend.ts";
-import { writeJsonAtomic } from "../core/fs.ts";
+import { exists, writeJsonAtomic } from "../core/fs.ts";
 import { CONFIG_FIELDS, makeConfig, type TrainConfig } from "../core/config.ts";
 import type { DataSource } from "../data/load.ts";
 import type { TestResult } from "../evaluate/evaluate.ts";
@@ -39,6 +39,8 @@ export const RUN_CONFIG_FILE = "config.json";
 export const BEST_CHECKPOINT_FOLDER = "best-model";
 /** The checkpoint of the last completed epoch (model and optimiser state), for resuming. */
 export const LAST_CHECKPOINT_FOLDER = "last-model";
+/** A run's checkpoint folder: the best epoch's or the last epoch's. */
+export type CheckpointFolder = typeof BEST_CHECKPOINT_FOLDER | typeof LAST_CHECKPOINT_FOLDER;
 /** Value of `format` in a run record. */
 export const RUN_RECORD_FORMAT = "cifar10-run";
 /** How often a training run rewrites its record at the least, to show it is alive. */
@@ -545,13 +547,17 @@ export async function listRuns(outDir: string, options: ListRunsOptions = {}): P
 }
 
 /**
- * Finds a run folder: `"latest"` is the run started last under `outDir`; anything else is a
- * path to a run folder.
+ * Finds a run folder. `"latest"` has one meaning everywhere (`--resume latest`, `predict`, the
+ * notebooks): the run started last under `outDir` (by its record's `startedAt`, as `listRuns`
+ * orders them), among the runs holding `options.checkpoint` when that is given. Anything else is
+ * a path to a run folder.
  *
  * @param spec `"latest"` or a run folder.
- * @param options `outDir`: where runs live. @default "runs"
+ * @param options `outDir`: where runs live (default `"runs"`); `checkpoint`: only runs that hold
+ *   this checkpoint folder (`best-model` for predicting) count as the latest.
  * @returns The run folder.
- * @throws {Deno.errors.NotFound} When there is no run (with `noRunsMessage`) or the folder has no record.
+ * @throws {Deno.errors.NotFound} When there is no run (with `noRunsMessage`), no run holds the
+ *   checkpoint asked for, or the folder has no record.
  * @example
  * ```ts
  * import { findRunDir } from "./record.ts";
@@ -563,14 +569,23 @@ export async function listRuns(outDir: string, options: ListRunsOptions = {}): P
  */
 export async function findRunDir(
   spec: string,
-  options: { outDir?: string } = {},
+  options: { outDir?: string; checkpoint?: CheckpointFolder } = {},
 ): Promise<string> {
   const outDir = options.outDir ?? "runs";
   if (spec === "latest") {
     const runs = await listRuns(outDir);
-    const latest = runs[runs.length - 1];
-    if (latest === undefined) throw new Deno.errors.NotFound(noRunsMessage(outDir));
-    return latest.dir;
+    if (runs.length === 0) throw new Deno.errors.NotFound(noRunsMessage(outDir));
+    const checkpoint = options.checkpoint;
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const run = runs[i]!;
+      if (checkpoint === undefined || await exists(`${run.dir}/${checkpoint}/model.json`)) {
+        return run.dir;
+      }
+    }
+    throw new Deno.errors.NotFound(
+      `No run under ${outDir.replace(/\/*$/, "/")} has a ${checkpoint}/ checkpoint yet: let a ` +
+        "run finish its first epoch (`deno task train`) or pass a run folder",
+    );
   }
   const dir = spec.replace(/(.)\/+$/, "$1");
   try {
@@ -696,16 +711,6 @@ function testSummary(
     epoch,
     testedAt: new Date().toISOString(),
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 /** The recorder over a record held in memory; `write` persists it. */

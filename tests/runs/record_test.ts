@@ -426,16 +426,13 @@ Deno.test("RunRecorder.fit() with stopOnInterrupt stops at a batch boundary on S
   // What a Jupyter kernel interrupt does: SIGINT to the kernel's process (which, without a
   // listener, ends the Deno kernel). In a child process: `deno test` handles SIGINT itself.
   await withTempDir(async (dir) => {
-    const lib = (name: string) => JSON.stringify(new URL(`../lib/${name}`, import.meta.url).href);
+    const lib = JSON.stringify(new URL("../../lib/mod.ts", import.meta.url).href);
     await Deno.writeTextFile(
       `${dir}/child.ts`,
       `
-      import { initBackend } from ${lib("backend.ts")};
-      import { makeConfig } from ${lib("config.ts")};
-      import { splitTrainValid } from ${lib("data.ts")};
-      import { buildModel } from ${lib("model.ts")};
-      import { startRunRecord } from ${lib("runs.ts")};
-      import { generateSyntheticImages } from ${lib("synthetic.ts")};
+      import {
+        buildModel, generateSyntheticImages, initBackend, makeConfig, splitTrainValid, startRunRecord,
+      } from ${lib};
       await initBackend("cpu");
       const config = makeConfig(${JSON.stringify({ ...TINY, epochs: 500 })});
       const set = generateSyntheticImages(60, { seed: 7 });
