@@ -1,22 +1,18 @@
 /**
- * The CIFAR-10 CNN tutorial library: everything the notebooks and command-line tools use, one
- * module per concern.
+ * The CIFAR-10 CNN tutorial library: everything the notebooks and command-line tools use. One
+ * folder per concern, in the order data flows and dependencies point (a folder imports only from
+ * folders before it; tests/layering_test.ts holds that):
+ * core → data → augment → engine → model → train → evaluate → runs → predict → plots → display.
  * @module
  */
-export * from "./core/config.ts";
-export * from "./core/random.ts";
-export * from "./data/load.ts";
-export * from "./data/download.ts";
-export * from "./data/synthetic.ts";
-export * from "./augment/augment.ts";
-export * from "./plots/images.ts";
-export * from "./engine/backend.ts";
-export * from "./model/model.ts";
-export * from "./train/fit.ts";
-export * from "./evaluate/evaluate.ts";
-export * from "./model/checkpoint.ts";
-export * from "./runs/record.ts";
-export * from "./plots/curves.ts";
-export * from "./plots/compare.ts";
-export * from "./display/show.ts";
-export * from "./predict/classify.ts";
+export * from "./core/mod.ts";
+export * from "./data/mod.ts";
+export * from "./augment/mod.ts";
+export * from "./engine/mod.ts";
+export * from "./model/mod.ts";
+export * from "./train/mod.ts";
+export * from "./evaluate/mod.ts";
+export * from "./runs/mod.ts";
+export * from "./predict/mod.ts";
+export * from "./plots/mod.ts";
+export * from "./display/mod.ts";

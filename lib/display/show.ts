@@ -11,6 +11,7 @@
  * when present. Tests pass a fake one that records what would be sent.
  * @module
  */
+import { formatDuration, nextTurn, YIELD_INTERVAL_MS } from "../core/time.ts";
 import { liveLossChart } from "../plots/curves.ts";
 import {
   type BatchCallback,
@@ -359,14 +360,6 @@ export interface ProgressState {
   seconds: number;
 }
 
-function clock(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return "?";
-  const s = Math.round(seconds);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-  const mm = String(m).padStart(2, "0"), ss = String(r).padStart(2, "0");
-  return h > 0 ? `${h}:${mm}:${ss}` : `${mm}:${ss}`;
-}
-
 function fraction(state: ProgressState): number {
   return state.total > 0 ? Math.min(1, Math.max(0, state.done / state.total)) : 0;
 }
@@ -374,7 +367,9 @@ function fraction(state: ProgressState): number {
 /** `12/300 [00:04<01:36]`: counts, elapsed time and the estimated time left. */
 function countsAndTimes(state: ProgressState): string {
   const left = state.done > 0 ? (state.seconds / state.done) * (state.total - state.done) : NaN;
-  return `${state.done}/${state.total} [${clock(state.seconds)}<${clock(left)}]`;
+  return `${state.done}/${state.total} [${formatDuration(state.seconds, "clock")}<${
+    formatDuration(left, "clock")
+  }]`;
 }
 
 /**
@@ -644,21 +639,6 @@ export interface TrainingMonitorOptions extends ProgressDisplayOptions {
    * last time (0: after every batch). @default YIELD_INTERVAL_MS
    */
   yieldIntervalMs?: number;
-}
-
-/**
- * How often `trainingMonitor` lets the event loop run during training, in milliseconds. Why:
- * training runs synchronous tensor code between promise callbacks that never wait for the event
- * loop, and signal listeners (Jupyter's Kernel → Interrupt sends SIGINT) and timers only run when
- * it turns: without a turn, an interrupt is seen only at the end of the epoch (when the
- * checkpoints are written). A turn costs about 2 ms (`setTimeout(0)`), so one every 200 ms costs
- * about 1%.
- */
-export const YIELD_INTERVAL_MS = 200;
-
-/** Resolves on the next turn of the event loop (a macrotask), after pending signals and I/O. */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
 /**

@@ -17,6 +17,7 @@
 import pl from "nodejs-polars";
 import type { BackendInfo } from "../engine/backend.ts";
 import { exists, writeJsonAtomic } from "../core/fs.ts";
+import { formatDuration } from "../core/time.ts";
 import { CONFIG_FIELDS, makeConfig, type TrainConfig } from "../core/config.ts";
 import type { DataSource } from "../data/load.ts";
 import type { TestResult } from "../evaluate/evaluate.ts";
@@ -1163,26 +1164,6 @@ export function differingSettings(
 
 function recordOf(run: RunEntry | RunRecord): RunRecord {
   return "record" in run ? run.record : run;
-}
-
-/**
- * A duration as `1h 02m`, `12m 05s` or `42s`.
- *
- * @param seconds The duration.
- * @returns The text.
- * @example
- * ```ts
- * import { formatDuration } from "./record.ts";
- * if (formatDuration(3725) !== "1h 02m" || formatDuration(725) !== "12m 05s" || formatDuration(4.2) !== "4s") throw new Error();
- * ```
- */
-export function formatDuration(seconds: number): string {
-  const s = Math.round(seconds);
-  if (s >= 3600) {
-    return `${Math.floor(s / 3600)}h ${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
-  }
-  if (s >= 60) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
-  return `${s}s`;
 }
 
 /** The best validation loss a record shows (from the epochs when the summary is missing). */

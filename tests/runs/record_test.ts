@@ -10,29 +10,8 @@ import type { TestResult } from "../../lib/evaluate/evaluate.ts";
 import { buildModel, getWeights, type Model, setWeights } from "../../lib/model/model.ts";
 import { generateSyntheticImages } from "../../lib/data/synthetic.ts";
 import type { EpochRecord } from "../../lib/train/fit.ts";
-import {
-  BEST_CHECKPOINT_FOLDER,
-  dataKind,
-  differingSettings,
-  findRunDir,
-  formatDuration,
-  isProcessAlive,
-  LAST_CHECKPOINT_FOLDER,
-  listRuns,
-  noRunsMessage,
-  perClassComparison,
-  perClassComparisonTable,
-  pickRunsToCompare,
-  readRunRecord,
-  RUN_CONFIG_FILE,
-  RUN_RECORD_FILE,
-  type RunEntry,
-  type RunRecord,
-  runsTable,
-  runsTableRows,
-  sortRuns,
-  startRunRecord,
-} from "../../lib/runs/record.ts";
+import { BEST_CHECKPOINT_FOLDER, dataKind, differingSettings, findRunDir, isProcessAlive, LAST_CHECKPOINT_FOLDER, listRuns, noRunsMessage, perClassComparison, perClassComparisonTable, pickRunsToCompare, readRunRecord, RUN_CONFIG_FILE, RUN_RECORD_FILE, type RunEntry, type RunRecord, runsTable, runsTableRows, sortRuns, startRunRecord } from "../../lib/runs/record.ts";
+import { formatDuration } from "../../lib/core/time.ts";
 import { perClassComparisonChart, runLabel, validationLossChart } from "../../lib/plots/compare.ts";
 import { main as runsMain } from "../../scripts/runs.ts";
 import { ensureDenoKernel, findJupyter } from "../../scripts/_jupyter.ts";
@@ -973,7 +952,7 @@ Deno.test("dataKind() and formatDuration() label runs for tables", () => {
     dataKind({ ...OFFICIAL_SOURCE, kind: "folder", checksum: "unchecked" }),
     "local copy",
   );
-  assert.deepEqual([0, 59.4, 60, 3599, 3600, 86399].map(formatDuration), [
+  assert.deepEqual([0, 59.4, 60, 3599, 3600, 86399].map((s) => formatDuration(s)), [
     "0s",
     "59s",
     "1m 00s",

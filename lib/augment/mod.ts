@@ -1,0 +1,5 @@
+/**
+ * Augmentation and normalisation of batches (the tutorial's torchvision transforms).
+ * @module
+ */
+export * from "./augment.ts";

@@ -1,0 +1,5 @@
+/**
+ * Evaluation on the test set: accuracy, per-class accuracy, the confusion matrix, predictions.
+ * @module
+ */
+export * from "./evaluate.ts";

@@ -1,0 +1,6 @@
+/**
+ * The network (the tutorial's CNN) and its checkpoints.
+ * @module
+ */
+export * from "./model.ts";
+export * from "./checkpoint.ts";
