@@ -29,7 +29,7 @@ import {
 import { openBlas } from "../lib/engine/kernels/blas/cblas.ts";
 import { makeConfig } from "../lib/core/config.ts";
 import { buildModel, type Model } from "../lib/model/model.ts";
-import { crossEntropy } from "../lib/train/fit.ts";
+import { crossEntropy } from "../lib/train/mod.ts";
 import { createRng } from "../lib/core/random.ts";
 
 const { values: flags } = parseArgs({

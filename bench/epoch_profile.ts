@@ -23,12 +23,12 @@ import {
 } from "../lib/augment/augment.ts";
 import { initBackend } from "../lib/engine/backend.ts";
 import { type BackendName, makeConfig } from "../lib/core/config.ts";
-import { iterateBatches } from "../lib/data/load.ts";
-import { originalKernel } from "../lib/engine/kernels/js/loops.ts";
+import { iterateBatches } from "../lib/data/split.ts";
+import { originalKernel } from "../lib/engine/kernels/registry.ts";
 import { buildModel } from "../lib/model/model.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
 import { generateSyntheticImages } from "../lib/data/synthetic.ts";
-import { createOptimizer, trainBatch, trainEpoch } from "../lib/train/fit.ts";
+import { createOptimizer, trainBatch, trainEpoch } from "../lib/train/mod.ts";
 
 /** Settings of the profile. */
 export interface EpochProfileOptions {

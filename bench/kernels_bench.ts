@@ -17,7 +17,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../lib/core/config.ts";
 import { initBackend, registerTrainingKernels } from "../lib/engine/backend.ts";
-import { restoreKernels } from "../lib/engine/kernels/js/loops.ts";
+import { restoreKernels } from "../lib/engine/kernels/registry.ts";
 import { registerTrainingGradients } from "../lib/engine/gradients.ts";
 import { createRng } from "../lib/core/random.ts";
 

@@ -26,11 +26,11 @@ import {
   SYNTHETIC_MARKER,
   TEST_BATCH_FILE,
   TRAIN_BATCH_FILES,
-} from "../lib/data/load.ts";
+} from "../lib/data/format.ts";
 import { initBackend, peakMemoryMiB } from "../lib/engine/backend.ts";
 import { buildModel, type Model } from "../lib/model/model.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
-import { createOptimizer, crossEntropy, trainEpoch } from "../lib/train/fit.ts";
+import { createOptimizer, crossEntropy, trainEpoch } from "../lib/train/mod.ts";
 
 /** Settings of our side, mirroring the Python bench mode's flags. */
 export interface OursOptions {

@@ -11,15 +11,10 @@
  */
 
 import { configOverridesFromEnv, makeConfig, parseArgs } from "../lib/core/config.ts";
-import {
-  type Cifar10Data,
-  countLabels,
-  loadCifar10,
-  splitTrainValid,
-  subsetImages,
-} from "../lib/data/load.ts";
+import { BATCHES_FOLDER, type Cifar10Data } from "../lib/data/format.ts";
+import { countLabels, splitTrainValid, subsetImages } from "../lib/data/split.ts";
+import { loadCifar10 } from "../lib/data/load.ts";
 import { writeSyntheticDataset } from "../lib/data/synthetic.ts";
-import { BATCHES_FOLDER } from "../lib/data/format.ts";
 
 const HELP = `Usage: deno task data [flags]
 

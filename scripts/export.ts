@@ -8,6 +8,7 @@
  */
 
 import { join, resolve } from "node:path";
+import { parseFlags } from "../lib/core/flags.ts";
 import { ensureDenoKernel, exportHtml, findJupyter, PROJECT_ROOT } from "./_jupyter.ts";
 
 /** The executed notebook exported by default. */
@@ -41,25 +42,23 @@ export function outputCounts(
 }
 
 async function main(args: string[]): Promise<number> {
-  if (args.includes("--help") || args.includes("-h")) {
+  if (args.includes("-h") || args.includes("--help")) {
     console.log(USAGE);
     return 0;
   }
-  let input = DEFAULT_EXECUTED;
-  let output: string | null = null;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--output") {
-      const value = args[++i];
-      if (value === undefined) {
-        throw new RangeError("Cannot parse --output: expected a file after it, found nothing");
-      }
-      output = value;
-    } else if (arg.startsWith("--output=")) output = arg.slice("--output=".length);
-    else if (arg.startsWith("--")) {
-      throw new RangeError(`Cannot use flag ${arg}: unknown flag; allowed flags: --output, --help`);
-    } else input = arg;
+  const { flags, positionals } = parseFlags(args, { "--output": "string", "--help": "bool" }, {
+    positionals: true,
+  });
+  if (positionals.length > 1) {
+    throw new RangeError(
+      `Cannot parse arguments: expected at most one notebook, found ${positionals.length} (${
+        positionals.join(", ")
+      })`,
+    );
   }
+  let input = positionals[0] ?? DEFAULT_EXECUTED;
+  let output: string | null = null;
+  for (const [flag, value] of flags) if (flag === "--output") output = value as string;
   input = resolve(input);
   const html = resolve(output ?? input.replace(/\.ipynb$/, "") + ".html");
   let notebook;

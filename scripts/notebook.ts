@@ -30,7 +30,7 @@ import {
   parseArgs,
   type TrainConfig,
 } from "../lib/core/config.ts";
-import { findRunDir, resumeConfig } from "../lib/runs/record.ts";
+import { findRunDir, resumeConfig } from "../lib/runs/mod.ts";
 import {
   ensureDenoKernel,
   executeNotebook,

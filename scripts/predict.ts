@@ -39,7 +39,7 @@ import {
   type LoadedRun,
   loadRun,
   predictionsToJson,
-} from "../lib/predict/classify.ts";
+} from "../lib/predict/mod.ts";
 
 /** Exit code when some file could not be classified, or no model could be loaded. */
 export const EXIT_FAILED = 1;
@@ -103,7 +103,8 @@ export function helpText(): string {
     "each image's most probable classes with their probabilities. A folder stands for the PNG and",
     "JPEG files directly inside it.",
     "",
-    "  --run PATH|latest     run folder or checkpoint folder (default latest: the newest run under --out)",
+    "  --run PATH|latest     run folder or checkpoint folder (default latest: of the runs under",
+    "                        --out that have a best model, the one started last)",
     "  --out DIR             folder of run folders (default runs; env CIFAR10_OUT_DIR)",
     "  --fit stretch|crop    squeeze the whole image to 32x32, or take its centred square (default stretch)",
     "  --top K               classes shown per image, 1-10 (default 3)",

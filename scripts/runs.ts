@@ -9,8 +9,10 @@
  * Exit codes: 0 done (also with no runs), 1 failed, 2 bad arguments.
  * @module
  */
-import { table, textOf } from "../lib/display/show.ts";
+import { table } from "../lib/display/table.ts";
+import { textOf } from "../lib/display/show.ts";
 import { validationLossChart } from "../lib/plots/compare.ts";
+import { parseFlags } from "../lib/core/flags.ts";
 import { writeFileAtomic } from "../lib/core/fs.ts";
 import {
   listRuns,
@@ -20,7 +22,7 @@ import {
   RUN_SORT_KEYS,
   type RunSortKey,
   runsTableRows,
-} from "../lib/runs/record.ts";
+} from "../lib/runs/mod.ts";
 
 /** Exit code for bad arguments. */
 export const EXIT_USAGE = 2;
@@ -95,28 +97,26 @@ export function parseRunsArgs(args: string[], env: Record<string, string> = {}):
     json: false,
     help: false,
   };
-  const valued = ["--dir", "--sort", "--compare", "--svg"];
-  const flags = [...valued, "--reverse", "--json", "--help"];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.indexOf("=");
-    const flag = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    if (!flags.includes(flag)) {
-      throw new RangeError(
-        `Cannot use argument "${arg}": unknown flag; allowed flags: ${flags.join(", ")}`,
-      );
-    }
-    if (!valued.includes(flag)) {
-      if (flag === "--reverse") out.reverse = true;
-      else if (flag === "--json") out.json = true;
-      else out.help = true;
+  const spec = {
+    "--dir": "string",
+    "--sort": "string",
+    "--compare": "string",
+    "--svg": "string",
+    "--reverse": "bool",
+    "--json": "bool",
+    "--help": "bool",
+  } as const;
+  for (const [flag, given] of parseFlags(args, spec).flags) {
+    if (typeof given === "boolean") {
+      if (flag === "--reverse") out.reverse = given;
+      else if (flag === "--json") out.json = given;
+      else out.help = given;
       continue;
     }
-    let value: string | undefined = eq > 0 ? arg.slice(eq + 1) : args[++i];
-    if (value === undefined || value === "" || (eq < 0 && value.startsWith("--"))) {
+    const value = given.trim();
+    if (value === "") {
       throw new RangeError(`Cannot parse ${flag}: expected a value after it, found nothing`);
     }
-    value = value.trim();
     if (flag === "--dir") out.dir = value;
     else if (flag === "--svg") out.svg = value;
     else if (flag === "--compare") {

@@ -33,8 +33,9 @@ import {
   type TrainConfig,
 } from "../lib/core/config.ts";
 import { describeBackend, initBackend, peakMemoryMiB } from "../lib/engine/backend.ts";
-import { loadCifar10, splitTrainValid, subsetImages } from "../lib/data/load.ts";
-import { progressText } from "../lib/display/show.ts";
+import { loadCifar10 } from "../lib/data/load.ts";
+import { splitTrainValid, subsetImages } from "../lib/data/split.ts";
+import { progressText } from "../lib/core/progress.ts";
 import { evaluateTest, formatTestReport } from "../lib/evaluate/evaluate.ts";
 import { buildModel, countParameters } from "../lib/model/model.ts";
 import {
@@ -45,13 +46,13 @@ import {
   RUN_RECORD_FILE,
   type RunRecorder,
   startRunRecord,
-} from "../lib/runs/record.ts";
+} from "../lib/runs/mod.ts";
 import {
   type BatchProgress,
   type FitResult,
   formatEpochLine,
   formatSavingLine,
-} from "../lib/train/fit.ts";
+} from "../lib/train/mod.ts";
 
 /** Exit code for bad arguments. */
 export const EXIT_USAGE = 2;

@@ -15,7 +15,7 @@ import {
   KERNEL_NAME,
   PROJECT_ROOT,
 } from "../scripts/_jupyter.ts";
-import { listRuns } from "../lib/runs/record.ts";
+import { listRuns } from "../lib/runs/mod.ts";
 import {
   freePort,
   hasChromium,

@@ -13,9 +13,9 @@ import {
   notebookLeftovers,
   PROJECT_ROOT,
 } from "../scripts/_jupyter.ts";
-import { CIFAR10_CLASSES } from "../lib/data/load.ts";
+import { CIFAR10_CLASSES } from "../lib/data/format.ts";
 import { makeConfig } from "../lib/core/config.ts";
-import { listRuns, type RunEntry, startRunRecord } from "../lib/runs/record.ts";
+import { listRuns, type RunEntry, startRunRecord } from "../lib/runs/mod.ts";
 import { resumeEnv } from "../scripts/notebook.ts";
 
 const NOTEBOOK = join(PROJECT_ROOT, "notebooks", "cifar10_cnn.ipynb");

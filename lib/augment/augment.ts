@@ -35,13 +35,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { DEFAULT_CONFIG, type TrainConfig } from "../core/config.ts";
 import type { Rng } from "../core/random.ts";
-
-/** Height and width of a CIFAR-10 image in pixels (mirrors `IMAGE_SIZE` in lib/data/load.ts). */
-const IMAGE_SIZE = 32;
-/** Colour channels per pixel (mirrors `CHANNELS` in lib/data/load.ts). */
-const CHANNELS = 3;
-/** Bytes per image (mirrors `IMAGE_BYTES` in lib/data/load.ts). */
-const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * CHANNELS;
+import { CHANNELS, IMAGE_BYTES, IMAGE_SIZE } from "../data/mod.ts";
 
 /** The config fields this module reads. A full `TrainConfig` fits. */
 export type AugmentationConfig = Pick<

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { type FlagKind, parseFlags } from "./flags.ts";
+
 /** Optimisers the training loop offers. */
 export const OPTIMIZERS = ["adam", "sgd", "rmsprop", "adagrad"] as const;
 /** An optimiser name. */
@@ -339,61 +341,23 @@ export interface ParsedArgs {
  */
 export function parseArgs(
   args: string[],
-  extraFlags: Record<string, "bool" | "string"> = {},
+  extraFlags: Record<string, FlagKind> = {},
 ): ParsedArgs {
   const byFlag = new Map<string, keyof TrainConfig>();
   for (const key of Object.keys(CONFIG_FIELDS) as (keyof TrainConfig)[]) {
     byFlag.set(flagName(key), key);
   }
   for (const [alias, key] of Object.entries(FLAG_ALIASES)) byFlag.set(alias, key);
-  const allowed = () => [...byFlag.keys(), ...Object.keys(extraFlags)].sort().join(", ");
+  const spec: Record<string, FlagKind> = { ...extraFlags };
+  for (const [flag, key] of byFlag) {
+    spec[flag] = CONFIG_FIELDS[key].kind === "bool" ? "bool" : "string";
+  }
   const overrides: Record<string, unknown> = {};
   const extra: Record<string, string | boolean> = {};
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("--")) {
-      throw new RangeError(
-        `Cannot parse argument "${arg}": expected a --flag; allowed: ${allowed()}`,
-      );
-    }
-    const eq = arg.indexOf("=");
-    let flag = eq >= 0 ? arg.slice(0, eq) : arg;
-    let text: string | undefined = eq >= 0 ? arg.slice(eq + 1) : undefined;
-    const takeValue = (): string => {
-      if (text !== undefined) return text;
-      const next = args[i + 1];
-      if (next === undefined || next.startsWith("--")) {
-        throw new RangeError(`Cannot parse ${flag}: expected a value after it, found nothing`);
-      }
-      i++;
-      return next;
-    };
-    if (flag in extraFlags) {
-      extra[flag.slice(2)] = extraFlags[flag] === "bool"
-        ? (text ?? "true") !== "false"
-        : takeValue();
-      continue;
-    }
-    let negated = false;
-    if (!byFlag.has(flag) && flag.startsWith("--no-") && byFlag.has("--" + flag.slice(5))) {
-      flag = "--" + flag.slice(5);
-      negated = true;
-    }
-    const key = byFlag.get(flag);
-    if (key === undefined) {
-      throw new RangeError(`Cannot use flag ${flag}: unknown flag; allowed flags: ${allowed()}`);
-    }
-    if (CONFIG_FIELDS[key].kind === "bool" && (negated || text === undefined)) {
-      const next = args[i + 1];
-      if (!negated && next !== undefined && /^(true|false)$/.test(next)) {
-        text = next;
-        i++;
-      } else {
-        overrides[key] = !negated;
-        continue;
-      }
-    }
-    overrides[key] = parseFieldText(key, takeValue(), flag);
+  for (const [flag, value] of parseFlags(args, spec).flags) {
+    const key = flag in extraFlags ? undefined : byFlag.get(flag);
+    if (key === undefined) extra[flag.slice(2)] = value;
+    else overrides[key] = typeof value === "boolean" ? value : parseFieldText(key, value, flag);
   }
   return { overrides: overrides as Partial<TrainConfig>, extra };
 }

@@ -4,6 +4,9 @@
  * @module
  */
 export * from "./config.ts";
+export * from "./flags.ts";
 export * from "./random.ts";
 export * from "./fs.ts";
+export * from "./html.ts";
 export * from "./time.ts";
+export * from "./progress.ts";

@@ -2,11 +2,18 @@
  * Downloading a file safely: bytes go to `<dest>.part`, which is renamed to `dest` only after its
  * md5 matches; a cut connection is resumed with an HTTP Range request when the server honours it
  * (else downloaded again from the start); a mismatching file is removed. Progress is reported as
- * records that a terminal bar (`createProgressBar`) or a notebook display can render.
+ * records that a terminal bar (`createProgressBar`) or a notebook display can render, both drawn
+ * by lib/core/progress.ts like every progress bar in the project (`downloadProgressState`).
  * @module
  */
 
 import { createHash } from "node:crypto";
+import {
+  formatBytes,
+  progressLineWriter,
+  type ProgressState,
+  progressText,
+} from "../core/progress.ts";
 
 /** A progress record, passed to `onProgress` during a download. */
 export interface DownloadProgress {
@@ -293,16 +300,49 @@ export async function downloadFile(
   );
 }
 
-/** Formats a byte count with binary-free decimal units (MB = 10^6 bytes), e.g. `170.5 MB`. */
-function formatBytes(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(1)} kB`;
-  return `${bytes} B`;
+/**
+ * The progress state of a download record, for the project's one progress rendering
+ * (`progressText` for a terminal line, `progressHtml` for a notebook): bytes done of the total,
+ * the speed as info, the time left from this attempt's speed. While verifying and when done the
+ * whole file is on disk, so its size is the total.
+ *
+ * @param progress The record.
+ * @param label Text before the bar. @default the URL's file name
+ * @returns The state.
+ * @example
+ * ```ts
+ * import { downloadProgressState } from "./download.ts";
+ * const state = downloadProgressState({
+ *   url: "https://host/f.tar.gz", phase: "verifying", bytesDone: 10e6, bytesTotal: 10e6,
+ *   bytesPerSecond: 1e6, elapsedSeconds: 10, resumedFrom: 0, attempt: 1,
+ * });
+ * if (state.label !== "f.tar.gz" || state.info !== "verifying checksum" || state.total !== 10e6) {
+ *   throw new Error(JSON.stringify(state));
+ * }
+ * ```
+ */
+export function downloadProgressState(progress: DownloadProgress, label?: string): ProgressState {
+  const downloading = progress.phase === "downloading";
+  const known = progress.bytesTotal !== null && progress.bytesTotal > 0;
+  return {
+    done: progress.bytesDone,
+    total: !downloading ? progress.bytesDone : known ? progress.bytesTotal : null,
+    label: label ?? (progress.url.split("/").pop() || progress.url),
+    info: progress.phase === "verifying"
+      ? "verifying checksum"
+      : progress.phase === "done"
+      ? "done"
+      : `${formatBytes(progress.bytesPerSecond)}/s`,
+    seconds: progress.elapsedSeconds,
+    // This attempt's speed: the average over all attempts would count resumed bytes as fetched.
+    rate: progress.bytesPerSecond,
+    unit: "bytes",
+  };
 }
 
 /**
- * Formats a progress record as one line: bar, percentage, bytes, speed and time left.
+ * Formats a progress record as one line, like every progress bar in the project
+ * (`progressText`): bar, percentage, bytes, elapsed time and time left, speed.
  *
  * @param progress The record.
  * @param options `width` of the bar in characters (default 30) and a `label` (default: the URL's
@@ -315,7 +355,7 @@ function formatBytes(bytes: number): string {
  *   url: "https://host/f.tar.gz", phase: "downloading", bytesDone: 5e6, bytesTotal: 10e6,
  *   bytesPerSecond: 1e6, elapsedSeconds: 5, resumedFrom: 0, attempt: 1,
  * }, { width: 10 });
- * if (line !== "f.tar.gz [#####-----]  50.0%  5.0 MB / 10.0 MB  1.0 MB/s  5s left") {
+ * if (line !== "f.tar.gz  50%|#####-----| 5.0 MB/10.0 MB [00:05<00:05] 1.0 MB/s") {
  *   throw new Error(line);
  * }
  * ```
@@ -324,30 +364,7 @@ export function formatProgress(
   progress: DownloadProgress,
   options: { width?: number; label?: string } = {},
 ): string {
-  const width = options.width ?? 30;
-  const label = options.label ?? (progress.url.split("/").pop() || progress.url);
-  const speed = `${formatBytes(progress.bytesPerSecond)}/s`;
-  if (progress.phase === "verifying") {
-    return `${label} verifying checksum of ${formatBytes(progress.bytesDone)}`;
-  }
-  if (progress.phase === "done") {
-    return `${label} done: ${formatBytes(progress.bytesDone)} in ${
-      progress.elapsedSeconds.toFixed(1)
-    }s`;
-  }
-  if (progress.bytesTotal === null || progress.bytesTotal <= 0) {
-    return `${label} ${formatBytes(progress.bytesDone)}  ${speed}`;
-  }
-  const fraction = Math.min(1, progress.bytesDone / progress.bytesTotal);
-  const filled = Math.round(fraction * width);
-  const bar = "#".repeat(filled) + "-".repeat(width - filled);
-  const percent = `${(fraction * 100).toFixed(1)}%`.padStart(6);
-  const left = progress.bytesPerSecond > 0
-    ? `  ${Math.ceil((progress.bytesTotal - progress.bytesDone) / progress.bytesPerSecond)}s left`
-    : "";
-  return `${label} [${bar}] ${percent}  ${formatBytes(progress.bytesDone)} / ${
-    formatBytes(progress.bytesTotal)
-  }  ${speed}${left}`;
+  return progressText(downloadProgressState(progress, options.label), options.width);
 }
 
 /** Options of `createProgressBar`. */
@@ -386,15 +403,12 @@ export interface ProgressBarOptions {
 export function createProgressBar(
   options: ProgressBarOptions = {},
 ): (progress: DownloadProgress) => void {
-  const write = options.write ??
-    ((text: string) => Deno.stderr.writeSync(new TextEncoder().encode(text)));
-  const isTerminal = options.isTerminal ?? Deno.stderr.isTerminal();
-  const interval = isTerminal
+  const out = progressLineWriter({ write: options.write, isTerminal: options.isTerminal });
+  const interval = out.isTerminal
     ? (options.redrawIntervalMs ?? 100)
     : (options.lineIntervalMs ?? 5000);
   let last = -Infinity;
   let lastPhase = "";
-  let lastWidth = 0;
   return (progress) => {
     const now = performance.now();
     const phaseChanged = progress.phase !== lastPhase;
@@ -402,12 +416,7 @@ export function createProgressBar(
     last = now;
     lastPhase = progress.phase;
     const line = formatProgress(progress, { width: options.width, label: options.label });
-    if (isTerminal) {
-      const pad = " ".repeat(Math.max(0, lastWidth - line.length));
-      lastWidth = line.length;
-      write(`\r${line}${pad}${progress.phase === "done" ? "\n" : ""}`);
-    } else {
-      write(`${line}\n`);
-    }
+    if (progress.phase === "done") out.finish(line);
+    else out.draw(line);
   };
 }

@@ -6,5 +6,7 @@
 export * from "./format.ts";
 export * from "./tar.ts";
 export * from "./download.ts";
+export * from "./archive.ts";
 export * from "./load.ts";
 export * from "./synthetic.ts";
+export * from "./split.ts";

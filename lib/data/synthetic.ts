@@ -11,8 +11,10 @@ import { join } from "node:path";
 import {
   ARCHIVE_NAME,
   BATCHES_FOLDER,
+  type Cifar10Data,
   IMAGE_BYTES,
   IMAGE_SIZE,
+  type ImageSet,
   META_FILE,
   nhwcToRecords,
   NUM_CLASSES,
@@ -22,7 +24,6 @@ import {
 } from "./format.ts";
 import { gzip, writeTar } from "./tar.ts";
 import { createRng, deriveSeed, type Rng, shuffleInPlace } from "../core/random.ts";
-import type { Cifar10Data, ImageSet } from "./load.ts";
 
 /** The synthetic classes, in label order: a colour and a shape each. */
 export const SYNTHETIC_CLASSES: readonly string[] = Object.freeze([

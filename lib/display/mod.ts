@@ -4,3 +4,7 @@
  * @module
  */
 export * from "./show.ts";
+export * from "./table.ts";
+export * from "./progress.ts";
+export * from "./live.ts";
+export * from "./monitor.ts";

@@ -5,3 +5,4 @@
  */
 export * from "./backend.ts";
 export * from "./gradients.ts";
+export * from "./optimizers.ts";

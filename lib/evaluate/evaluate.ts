@@ -7,9 +7,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { batchToTensor } from "../augment/augment.ts";
 import type { TrainConfig } from "../core/config.ts";
-import { IMAGE_BYTES, type ImageSet } from "../data/load.ts";
+import { IMAGE_BYTES, type ImageSet } from "../data/mod.ts";
 import type { Model } from "../model/model.ts";
-import { crossEntropy } from "../train/fit.ts";
+import { crossEntropy } from "../train/mod.ts";
 
 /** The outcome of `evaluateTest`. */
 export interface TestResult {

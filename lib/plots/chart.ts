@@ -4,10 +4,7 @@
  * @module
  */
 import { parseHTML } from "linkedom";
-import type { Chart, ChartNode } from "./curves.ts";
-
-/** The symbol the Deno kernel calls for an object's media bundle. */
-const DISPLAY_SYMBOL = Symbol.for("Jupyter.display");
+import { DISPLAY_SYMBOL } from "../core/html.ts";
 
 /** The SVG namespace, set on every chart so its markup stands alone as an `.svg` file. */
 export const SVG_NAMESPACE = "http://www.w3.org/2000/svg";
@@ -15,6 +12,37 @@ export const SVG_NAMESPACE = "http://www.w3.org/2000/svg";
 // Plot's option type names the browser's Document, which Deno's types lack; linkedom's fits.
 // deno-lint-ignore no-explicit-any
 export type PlotDocument = any;
+
+/** A node of a chart's server-side DOM (linkedom), with the DOM methods tests and callers use. */
+export interface ChartNode {
+  /** Upper- or lower-case tag name (`svg`, `g`, `path`, `text`, …). */
+  readonly tagName: string;
+  /** The text inside the node. */
+  readonly textContent: string | null;
+  /** Markup of the node and its children. */
+  readonly outerHTML: string;
+  /** Reads an attribute. */
+  getAttribute(name: string): string | null;
+  /** Sets an attribute. */
+  setAttribute(name: string, value: string): void;
+  /** First descendant matching a CSS selector. */
+  querySelector(selector: string): ChartNode | null;
+  /** All descendants matching a CSS selector. */
+  querySelectorAll(selector: string): ArrayLike<ChartNode> & Iterable<ChartNode>;
+}
+
+/** A chart: the `<svg>` element (its `outerHTML` is the markup the notebook shows). */
+export type Chart = ChartNode;
+
+/** Options shared by the charts. */
+export interface ChartOptions {
+  /** A title drawn across the top (say "synthetic data" here when it is). @default none */
+  title?: string;
+  /** Width in pixels. @default 640 */
+  width?: number;
+  /** Height in pixels. @default depends on the chart */
+  height?: number;
+}
 
 /** A fresh DOM document for `Plot.plot({ document })`. */
 export function newDocument(): PlotDocument {

@@ -1,5 +1,5 @@
 /**
- * Charts that compare runs (see lib/runs/record.ts): the validation-loss curves of several runs
+ * Charts that compare runs (lib/runs/compare.ts sets them side by side as tables): the validation-loss curves of several runs
  * overlaid, one colour per run, and the per-class test accuracy of two runs as grouped bars.
  * Drawn like lib/plots/curves.ts's charts: Observable Plot into a linkedom DOM, an `<svg>` element that
  * the Deno kernel shows as `image/svg+xml` (with the same markup as `text/html`), legends and
@@ -7,9 +7,8 @@
  * @module
  */
 import * as Plot from "@observablehq/plot";
-import { finish, newDocument } from "./chart.ts";
-import type { Chart, ChartNode, ChartOptions } from "./curves.ts";
-import { perClassComparison, type RunEntry, type RunRecord } from "../runs/record.ts";
+import { type Chart, type ChartNode, type ChartOptions, finish, newDocument } from "./chart.ts";
+import { perClassComparison, type RunEntry, type RunRecord } from "../runs/mod.ts";
 
 /** Run colours, in order (Tableau 10, Plot's default categorical scheme); they repeat after ten. */
 export const RUN_COLORS: readonly string[] = Object.freeze([

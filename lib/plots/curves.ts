@@ -9,9 +9,7 @@
  */
 
 import * as Plot from "@observablehq/plot";
-import { finish, newDocument } from "./chart.ts";
-
-export { SVG_NAMESPACE } from "./chart.ts";
+import { type Chart, type ChartNode, type ChartOptions, finish, newDocument } from "./chart.ts";
 
 /** Series colours: training, validation (Tableau 10, as Plot's default scheme). */
 export const SERIES_COLORS = { training: "#4c78a8", validation: "#f58518" } as const;
@@ -23,37 +21,6 @@ const SERIES_SCALE = {
 
 /** Colour of the best-epoch marker. */
 export const BEST_COLOR = "#d62728";
-
-/** A node of a chart's server-side DOM (linkedom), with the DOM methods tests and callers use. */
-export interface ChartNode {
-  /** Upper- or lower-case tag name (`svg`, `g`, `path`, `text`, …). */
-  readonly tagName: string;
-  /** The text inside the node. */
-  readonly textContent: string | null;
-  /** Markup of the node and its children. */
-  readonly outerHTML: string;
-  /** Reads an attribute. */
-  getAttribute(name: string): string | null;
-  /** Sets an attribute. */
-  setAttribute(name: string, value: string): void;
-  /** First descendant matching a CSS selector. */
-  querySelector(selector: string): ChartNode | null;
-  /** All descendants matching a CSS selector. */
-  querySelectorAll(selector: string): ArrayLike<ChartNode> & Iterable<ChartNode>;
-}
-
-/** A chart: the `<svg>` element (its `outerHTML` is the markup the notebook shows). */
-export type Chart = ChartNode;
-
-/** Options shared by the charts. */
-export interface ChartOptions {
-  /** A title drawn across the top (say "synthetic data" here when it is). @default none */
-  title?: string;
-  /** Width in pixels. @default 640 */
-  width?: number;
-  /** Height in pixels. @default depends on the chart */
-  height?: number;
-}
 
 /** One epoch of a loss history (an `EpochRecord` of lib/train/fit.ts fits). */
 export interface LossPoint {

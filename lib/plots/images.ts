@@ -15,11 +15,7 @@
 import { type Canvas, createCanvas, type SKRSContext2D } from "@napi-rs/canvas";
 import * as tf from "@tensorflow/tfjs-core";
 import { denormalize, type NormalizeOptions } from "../augment/augment.ts";
-
-/** Side of a CIFAR-10 image in pixels (mirrors `IMAGE_SIZE` in lib/data/load.ts). */
-const IMAGE_SIZE = 32;
-/** Bytes per image, 32 × 32 × 3 (mirrors `IMAGE_BYTES` in lib/data/load.ts). */
-const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
+import { IMAGE_BYTES, IMAGE_SIZE } from "../data/mod.ts";
 
 /** Space around each image inside its cell, in canvas pixels. */
 export const CELL_PADDING = 4;

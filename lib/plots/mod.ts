@@ -3,6 +3,8 @@
  * image grids.
  * @module
  */
+export { type Chart, type ChartNode, type ChartOptions, SVG_NAMESPACE } from "./chart.ts";
 export * from "./images.ts";
 export * from "./curves.ts";
 export * from "./compare.ts";
+export * from "./predictions.ts";

@@ -1,6 +1,13 @@
 /**
- * Run records: the run folder, its metrics.json, recording a fit, resuming, listing and comparing
- * runs.
+ * Run records: the run folder and its metrics.json (record.ts), the process that writes it
+ * (process.ts), recording a fit (recorder.ts), resuming (resume.ts), listing and finding runs
+ * (list.ts), comparing them (compare.ts) and setting a notebook's run up (setup.ts).
  * @module
  */
+export * from "./process.ts";
 export * from "./record.ts";
+export * from "./list.ts";
+export * from "./resume.ts";
+export * from "./recorder.ts";
+export * from "./compare.ts";
+export * from "./setup.ts";

@@ -3,4 +3,9 @@
  * lines.
  * @module
  */
+export * from "./optimizers.ts";
+export * from "./optimizer_state.ts";
+export * from "./loop.ts";
 export * from "./fit.ts";
+export * from "./resume.ts";
+export * from "./log.ts";

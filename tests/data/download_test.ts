@@ -9,12 +9,8 @@ import {
   formatProgress,
   md5File,
 } from "../../lib/data/download.ts";
-import {
-  ARCHIVE_NAME,
-  BATCHES_FOLDER,
-  loadCifar10,
-  readCifar10Folder,
-} from "../../lib/data/load.ts";
+import { ARCHIVE_NAME, BATCHES_FOLDER, readCifar10Folder } from "../../lib/data/format.ts";
+import { loadCifar10 } from "../../lib/data/load.ts";
 import { CIFAR10_CLASSES, SYNTHETIC_MARKER } from "../../lib/data/format.ts";
 import { gzip, writeTar } from "../../lib/data/tar.ts";
 import { createRng } from "../../lib/core/random.ts";
@@ -302,19 +298,32 @@ const SAMPLE: DownloadProgress = {
   attempt: 1,
 };
 
-Deno.test("formatProgress() shows bar, percentage, bytes, speed and time left", () => {
+Deno.test("formatProgress() shows bar, percentage, bytes, elapsed time and time left, speed", () => {
+  // The line every progress bar in the project draws (lib/core/progress.ts), in bytes.
   assert.equal(
     formatProgress(SAMPLE, { width: 20 }),
-    "cifar-10-binary.tar.gz [##########----------]  50.0%  85.0 MB / 170.0 MB  5.0 MB/s  17s left",
+    "cifar-10-binary.tar.gz  50%|##########----------| 85.0 MB/170.0 MB [00:17<00:17] 5.0 MB/s",
   );
   assert.equal(
     formatProgress({ ...SAMPLE, bytesTotal: null }, { label: "x" }),
-    "x 85.0 MB  5.0 MB/s",
+    "x 85.0 MB [00:17] 5.0 MB/s",
   );
   assert.equal(
-    formatProgress({ ...SAMPLE, phase: "done" }),
-    "cifar-10-binary.tar.gz done: 85.0 MB in 17.0s",
+    formatProgress({ ...SAMPLE, phase: "verifying", bytesDone: 170_000_000 }, { width: 4 }),
+    "cifar-10-binary.tar.gz 100%|####| 170.0 MB/170.0 MB [00:17<00:00] verifying checksum",
   );
+  assert.equal(
+    formatProgress({ ...SAMPLE, phase: "done" }, { width: 4 }),
+    "cifar-10-binary.tar.gz 100%|####| 85.0 MB/85.0 MB [00:17<00:00] done",
+  );
+});
+
+Deno.test("formatProgress() estimates the time left from this attempt's speed, not the average since the start", () => {
+  // Resumed at 60 MB after 48 s of earlier attempts: 85 MB in 60 s is 1.4 MB/s on average, but
+  // this attempt fetches 5 MB/s, so the 85 MB left take 17 s.
+  const resumed = { ...SAMPLE, resumedFrom: 60_000_000, elapsedSeconds: 60, attempt: 2 };
+  assert.match(formatProgress(resumed), / 85\.0 MB\/170\.0 MB \[01:00<00:17\] 5\.0 MB\/s$/);
+  assert.match(formatProgress({ ...resumed, bytesPerSecond: 0 }), /\[01:00<\?\] 0 B\/s$/);
 });
 
 Deno.test("createProgressBar() redraws one line on a terminal and prints lines otherwise", () => {
@@ -330,6 +339,10 @@ Deno.test("createProgressBar() redraws one line on a terminal and prints lines o
   bar({ ...SAMPLE, phase: "done", bytesDone: 170_000_000 });
   assert.equal(tty.split("\r").length, 4);
   assert.ok(tty.endsWith("\n") && !tty.slice(0, -1).includes("\n"));
+  assert.match(
+    tty,
+    /\rcifar-10-binary\.tar\.gz 100%\|####\| 170\.0 MB\/170\.0 MB \[00:17<00:00\] done *\n$/,
+  );
 
   let log = "";
   const lines = createProgressBar({

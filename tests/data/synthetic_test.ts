@@ -7,17 +7,9 @@ import {
   SYNTHETIC_CLASSES,
   writeSyntheticDataset,
 } from "../../lib/data/synthetic.ts";
-import {
-  ARCHIVE_NAME,
-  BATCHES_FOLDER,
-  CIFAR10_CLASSES,
-  countLabels,
-  IMAGE_BYTES,
-  type ImageSet,
-  loadCifar10,
-  RECORD_BYTES,
-  SYNTHETIC_MARKER,
-} from "../../lib/data/load.ts";
+import { ARCHIVE_NAME, BATCHES_FOLDER, CIFAR10_CLASSES, IMAGE_BYTES, type ImageSet, RECORD_BYTES, SYNTHETIC_MARKER } from "../../lib/data/format.ts";
+import { countLabels } from "../../lib/data/split.ts";
+import { loadCifar10 } from "../../lib/data/load.ts";
 
 Deno.test("SYNTHETIC_CLASSES are 10 names of their own, none a CIFAR-10 class", () => {
   assert.equal(SYNTHETIC_CLASSES.length, 10);

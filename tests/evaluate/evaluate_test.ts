@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { makeConfig } from "../../lib/core/config.ts";
-import { CIFAR10_CLASSES } from "../../lib/data/load.ts";
+import { CIFAR10_CLASSES } from "../../lib/data/format.ts";
 import {
   confusionMatrix,
   evaluateTest,

@@ -34,6 +34,32 @@ function rgbaAt(
   return canvas.getContext("2d").getImageData(x, y, width, height).data;
 }
 
+/**
+ * Counts the pixels of the square drawn at `at` that differ from image `n` of `pixels` scaled by
+ * `scale` (nearest neighbour), or are not opaque.
+ */
+function wrongPixels(
+  canvas: Canvas,
+  at: { x: number; y: number },
+  pixels: Uint8Array,
+  n: number,
+  scale: number,
+): number {
+  const data = rgbaAt(canvas, at.x, at.y, 32 * scale, 32 * scale);
+  let wrong = 0;
+  for (let row = 0; row < 32 * scale; row++) {
+    for (let col = 0; col < 32 * scale; col++) {
+      const source = n * IMAGE_BYTES + (Math.floor(row / scale) * 32 + Math.floor(col / scale)) * 3;
+      const to = (row * 32 * scale + col) * 4;
+      if (
+        data[to] !== pixels[source] || data[to + 1] !== pixels[source + 1] ||
+        data[to + 2] !== pixels[source + 2] || data[to + 3] !== 255
+      ) wrong++;
+    }
+  }
+  return wrong;
+}
+
 Deno.test("gridLayout() sizes the grid from count, columns and scale", () => {
   const titles = (n: number) => Array(n).fill("a");
   for (
@@ -94,20 +120,7 @@ Deno.test("imageGrid() copies every pixel exactly into its scaled square", () =>
     assert.equal(canvas.width, layout.width);
     assert.equal(canvas.height, layout.height);
     for (let n = 0; n < count; n++) {
-      const { x, y } = layout.images[n]!;
-      const data = rgbaAt(canvas, x, y, 32 * scale, 32 * scale);
-      let wrong = 0;
-      for (let row = 0; row < 32 * scale; row++) {
-        for (let col = 0; col < 32 * scale; col++) {
-          const source = n * IMAGE_BYTES +
-            (Math.floor(row / scale) * 32 + Math.floor(col / scale)) * 3;
-          const at = (row * 32 * scale + col) * 4;
-          if (
-            data[at] !== pixels[source] || data[at + 1] !== pixels[source + 1] ||
-            data[at + 2] !== pixels[source + 2] || data[at + 3] !== 255
-          ) wrong++;
-        }
-      }
+      const wrong = wrongPixels(canvas, layout.images[n]!, pixels, n, scale);
       assert.equal(wrong, 0, `scale ${scale}, image ${n}: ${wrong} pixels differ`);
     }
     // Outside the images, the bottom-right empty cell (5 images in 3 rows of 2) stays white.
@@ -265,9 +278,47 @@ Deno.test("tensorToPixels() inverts batchToTensor's normalisation exactly", asyn
 
 Deno.test("imageGrid() draws an augmented batch as a normal grid", async () => {
   await tf.setBackend("cpu");
-  const pixels = randomPixels(4, 6);
-  const x = batchToTensor(pixels, 4, { augment: true, rng: createRng(1), config: makeConfig() });
-  const canvas = imageGrid(tensorToPixels(x), { titles: ["a", "b", "c", "d"] });
+  const count = 4;
+  const pixels = randomPixels(count, 6);
+  const x = batchToTensor(pixels, count, {
+    augment: true,
+    rng: createRng(1),
+    config: makeConfig(),
+  });
+  const augmented = tensorToPixels(x);
   x.dispose();
+  // The batch was augmented (flipped or rotated), so a grid of the plain pixels would differ.
+  assert.equal(augmented.length, pixels.length);
+  assert.notDeepEqual(augmented, pixels);
+  const options = { titles: ["plane", "car", "bird", "cat"], caption: "Augmented batch" };
+  const canvas = imageGrid(augmented, options);
+  // The same layout as the plain batch's grid: 4 cells of 96 + 2 · padding, a caption line.
+  const layout = gridLayout(count, options);
+  const plain = imageGrid(pixels, options);
+  assert.deepEqual([canvas.width, canvas.height], [layout.width, layout.height]);
+  assert.deepEqual([canvas.width, canvas.height], [plain.width, plain.height]);
   assert.equal(canvas.width, 4 * (96 + 2 * CELL_PADDING));
+  // Every cell shows its augmented image, scaled 3×, pixel for pixel; not the plain one.
+  let plainMatches = 0;
+  for (let n = 0; n < count; n++) {
+    const wrong = wrongPixels(canvas, layout.images[n]!, augmented, n, 3);
+    assert.equal(wrong, 0, `image ${n}: ${wrong} pixels differ from the augmented image`);
+    if (wrongPixels(canvas, layout.images[n]!, pixels, n, 3) === 0) plainMatches++;
+  }
+  assert.ok(plainMatches < count, "every cell shows the plain image, not the augmented one");
+  // The titles and the caption are drawn, in black.
+  const black: [number, number, number] = [0, 0, 0];
+  layout.titles.forEach(({ y }, n) => {
+    const band = rgbaAt(
+      canvas,
+      n * layout.cellWidth,
+      y - TITLE_HEIGHT / 2,
+      layout.cellWidth,
+      TITLE_HEIGHT,
+    );
+    const found = countColour(band, black, [black]);
+    assert.ok(found >= 10, `title ${n}: only ${found} dark pixels`);
+  });
+  const caption = countColour(rgbaAt(canvas, 0, 0, canvas.width, CAPTION_HEIGHT), black, [black]);
+  assert.ok(caption >= 50, `caption: only ${caption} dark pixels`);
 });

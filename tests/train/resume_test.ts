@@ -10,18 +10,12 @@ import {
   saveCheckpoint,
 } from "../../lib/model/checkpoint.ts";
 import { makeConfig, type OptimizerName, type TrainConfig } from "../../lib/core/config.ts";
-import { type DataSource, splitTrainValid } from "../../lib/data/load.ts";
+import { type DataSource } from "../../lib/data/format.ts";
+import { splitTrainValid } from "../../lib/data/split.ts";
 import { buildModel, getWeights, type Model, type WeightValues } from "../../lib/model/model.ts";
 import { generateSyntheticImages } from "../../lib/data/synthetic.ts";
-import {
-  createOptimizer,
-  type EpochRecord,
-  fit,
-  type FitResult,
-  getOptimizerState,
-  readResumeState,
-  setOptimizerState,
-} from "../../lib/train/fit.ts";
+import { type EpochRecord, fit, type FitResult } from "../../lib/train/fit.ts";
+import { readResumeState } from "../../lib/train/resume.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
   LAST_CHECKPOINT_FOLDER,
@@ -32,7 +26,7 @@ import {
   RUN_CONFIG_FILE,
   RUN_RECORD_FILE,
   startRunRecord,
-} from "../../lib/runs/record.ts";
+} from "../../lib/runs/mod.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -241,57 +235,6 @@ Deno.test("fit() resumes the fused Adam of the blas backend exactly", async (t) 
     });
   } finally {
     await initBackend("wasm");
-  }
-});
-
-Deno.test("getOptimizerState() and setOptimizerState() name slots by parameter and check them", async () => {
-  const config = makeConfig({ ...BASE, epochs: 1 });
-  const model = buildModel(config);
-  const other = buildModel(makeConfig({ ...BASE, hiddenUnits: 7 }));
-  const trained = createOptimizer(config);
-  try {
-    const fresh = await getOptimizerState(trained, model);
-    assert.deepEqual(fresh, {
-      className: "Adam",
-      config: trained.getConfig(),
-      iterations: 0,
-      slots: [],
-    });
-    await fit(model, DATA, { config: { ...config, maxBatchesPerEpoch: 2 }, optimizer: trained });
-    const state = await getOptimizerState(trained, model);
-    assert.equal(state.iterations, 2);
-    const names = Object.keys(model.params);
-    assert.deepEqual(state.slots.map((s) => s.name), [
-      ...names.map((n) => `${n}/m`),
-      ...names.map((n) => `${n}/v`),
-    ]);
-    assert.deepEqual(state.slots[0]!.shape, [3, 3, 3, 4]);
-
-    const sgd = createOptimizer(makeConfig({ ...config, optimizer: "sgd", momentum: 0 }));
-    await assert.rejects(() => setOptimizerState(sgd, model, state), {
-      name: "TypeError",
-      message: "Cannot restore optimizer state: it was saved by a Adam optimizer, found a SGD " +
-        "optimizer (use the run's own optimizer setting)",
-    });
-    sgd.dispose();
-    const adam = createOptimizer(config);
-    await assert.rejects(() => setOptimizerState(adam, other, state), {
-      name: "RangeError",
-      message: 'Cannot restore optimizer state: slot "fc1.weight/m" expected shape [2048, 7], ' +
-        "found [2048, 16] with 32768 values",
-    });
-    const renamed = { ...state, slots: [{ ...state.slots[0]!, name: "conv9.weight/m" }] };
-    await assert.rejects(() => setOptimizerState(adam, model, renamed), {
-      name: "RangeError",
-      message:
-        'Cannot restore optimizer state: slot "conv9.weight/m" names parameter "conv9.weight", ' +
-        `which the model lacks (it has ${names.join(", ")})`,
-    });
-    adam.dispose();
-  } finally {
-    trained.dispose();
-    model.dispose();
-    other.dispose();
   }
 });
 

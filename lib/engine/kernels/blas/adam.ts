@@ -10,7 +10,7 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
-import { loadNativeKernels, type NativeKernels } from "../native/native.ts";
+import { loadNativeKernels, type NativeKernels } from "../native/native_kernels.ts";
 
 /** A named tensor, as `tf.Optimizer` takes and returns them (not re-exported by tfjs-core). */
 export interface NamedTensor {

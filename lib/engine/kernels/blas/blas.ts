@@ -6,6 +6,10 @@
  * products, element-wise loops, Adam). Tensors stay in JS typed arrays, which FFI hands over
  * without copying, and the native threads use every core, which single-threaded wasm cannot.
  *
+ * This file registers the backend; the kernels live in convolutions.ts, matmul.ts,
+ * elementwise.ts, sum.ts and pooling.ts, each bound to one context per backend (context.ts);
+ * lib/engine/kernels/README.md maps them all.
+ *
  * Needs `--allow-ffi` (tests run with `-A`); without it, or without the library,
  * {@linkcode registerBlasBackend} reports why instead of throwing.
  * @module
@@ -15,18 +19,33 @@ import * as tf from "@tensorflow/tfjs-core";
 // Imported for its side effect too: it registers the cpu kernels we copy.
 import "@tensorflow/tfjs-backend-cpu";
 import { type BlasLibrary, openBlas } from "./cblas.ts";
-import { type BlasKernelOptions, createBlasKernels } from "./products.ts";
-import { createPointwiseKernels } from "./pointwise.ts";
-import { ArrayPool, BlasBackend } from "./backend.ts";
+import { type BlasKernelOptions, productKernelContext } from "./context.ts";
+import { convolutionKernelConfigs } from "./convolutions.ts";
+import { matMulKernelConfigs } from "./matmul.ts";
+import { elementwiseKernelConfigs } from "./elementwise.ts";
+import { sumKernelConfig } from "./sum.ts";
+import { poolingKernelConfigs } from "./pooling.ts";
+import { ArrayPool, BlasBackend } from "./blas_backend.ts";
 import { transformKernel } from "../js/transform.ts";
-import { loadNativeKernels, type NativeKernels } from "../native/native.ts";
+import { loadNativeKernels, type NativeKernels } from "../native/native_kernels.ts";
+import { FusedAdamOptimizer } from "./adam.ts";
+import { registerBackendOptimizer } from "../../optimizers.ts";
 
 export { BLAS_LIBRARY_ENV, blasCandidates } from "./cblas.ts";
-export { loadNativeKernels, NATIVE_ENV } from "../native/native.ts";
+export { loadNativeKernels, NATIVE_ENV } from "../native/native_kernels.ts";
 export { FusedAdamOptimizer, type FusedAdamOptions } from "./adam.ts";
 
 /** The backend name {@linkcode registerBlasBackend} uses unless told otherwise. */
 export const BLAS_BACKEND_NAME = "blas";
+
+// Training on "blas" uses the fused Adam (one pass over each variable's typed array, in place),
+// with PyTorch's defaults as createOptimizer gives tf.train.adam. Registered when this module
+// loads, so lib/train never imports this FFI module.
+registerBackendOptimizer(
+  BLAS_BACKEND_NAME,
+  "adam",
+  (c) => new FusedAdamOptimizer(c.learningRate, { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }),
+);
 
 /** Options of {@linkcode registerBlasBackend}. */
 export interface BlasBackendOptions {
@@ -194,10 +213,16 @@ function register(options: BlasBackendOptions): BlasBackendResult {
     native,
     nativeProducts: products,
   };
+  // One context per backend: its kernels are bound to it here, once.
+  const context = productKernelContext(library, fallback, kernelOptions);
+  const loopKernels = options.pointwiseKernels ?? true;
   const overrides = new Map(
     [
-      ...createBlasKernels(library, fallback, kernelOptions),
-      ...(options.pointwiseKernels ?? true ? createPointwiseKernels(fallback, native) : []),
+      ...convolutionKernelConfigs(context),
+      ...matMulKernelConfigs(context),
+      ...(loopKernels ? elementwiseKernelConfigs(context) : []),
+      ...(loopKernels ? [sumKernelConfig(context)] : []),
+      ...(loopKernels ? poolingKernelConfigs(context) : []),
       // tfjs 4.22's cpu Transform transforms only the first image of a batch.
       { kernelName: tf.Transform, kernelFunc: transformKernel },
     ]

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { applyThreadEnvDefaults } from "../native/native.ts";
+import { applyThreadEnvDefaults, permissionGranted } from "../native/environment.ts";
 
 /** CBLAS enum values (cblas.h), shared by OpenBLAS and Accelerate. */
 export const CBLAS_ROW_MAJOR = 101;
@@ -84,14 +84,6 @@ export type OpenBlasResult =
 function readCString(pointer: Deno.PointerValue): string | null {
   if (pointer === null) return null;
   return new Deno.UnsafePointerView(pointer).getCString();
-}
-
-function permissionGranted(descriptor: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(descriptor).state === "granted";
-  } catch {
-    return false;
-  }
 }
 
 /** Versioned OpenBLAS files (`libopenblasp-r0.3.21.so`) in the usual library folders. */

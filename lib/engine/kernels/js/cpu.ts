@@ -1,29 +1,21 @@
 /**
  * Training kernels for tfjs's pure-JS `cpu` backend, as direct, cache-friendly loops over typed
- * arrays (lib/engine/kernels/js/loops.ts) in place of tfjs's per-element loops: `Conv2D`,
+ * arrays (js/convolutions.ts, js/matmul.ts, js/pooling.ts) in place of tfjs's per-element loops: `Conv2D`,
  * `Conv2DBackpropFilter` and `Conv2DBackpropInput` (NHWC; rank-1 updates that skip the zeros ReLU
  * leaves in inputs and gradients), `MaxPoolGrad` (one pass over the windows) and `BatchMatMul`
  * (cache-blocked, zero-skipping). Measured 1.5–3× faster than tfjs's kernels, and faster than
  * im2col followed by tfjs's blocked `matMul`. Other layouts and dtypes still go to tfjs's kernels.
- * Also `Transform` (`tf.image.transform`, lib/engine/kernels/js/transform.ts): tfjs 4.22's transforms only
+ * Also `Transform` (`tf.image.transform`, js/transform.ts): tfjs 4.22's transforms only
  * the first image of a batch.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
-import {
-  conv2dFilterGrad,
-  conv2dForward,
-  conv2dInputGrad,
-  convGeometry,
-  type KernelArgs,
-  matMul,
-  maxPoolGrad,
-  type MaxPoolGradOptions,
-  originalKernel,
-  overrideKernel,
-  type Shape4,
-} from "./loops.ts";
+import { conv2dFilterGrad, conv2dForward, conv2dInputGrad } from "./convolutions.ts";
+import { convGeometry, type Shape4 } from "../geometry.ts";
+import { type KernelArgs, originalKernel, overrideKernel } from "../registry.ts";
+import { matMul } from "./matmul.ts";
+import { maxPoolGrad, type MaxPoolGradOptions } from "./pooling.ts";
 import { transformKernelConfig } from "./transform.ts";
 
 /** Backend name these kernels are for. */
@@ -93,7 +85,7 @@ function conv2D(args: KernelArgs): tf.TensorInfo {
   return backend.makeTensorInfo([g.batch, g.outHeight, g.outWidth, g.outChannels], "float32", y);
 }
 
-/** `BatchMatMul` for cpu: one JS product per matrix pair (lib/engine/kernels/js/loops.ts `matMul`). */
+/** `BatchMatMul` for cpu: one JS product per matrix pair (`matMul` of js/matmul.ts). */
 function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const backend = args.backend as MathBackendCPU;
   const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };

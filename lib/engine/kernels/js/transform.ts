@@ -239,7 +239,7 @@ export const transformKernel: KernelFunc = (args) => {
   const [batch, inHeight, inWidth, channels] = image.shape as [number, number, number, number];
   const [outHeight, outWidth] = outputShape ?? [inHeight, inWidth];
   const outShape = [batch, outHeight, outWidth, channels];
-  // A fresh array, not the blas pool's: importing lib/engine/kernels/blas/backend.ts would load the cpu
+  // A fresh array, not the blas pool's: importing lib/engine/kernels/blas/blas_backend.ts would load the cpu
   // backend whenever lib/engine/kernels/js/cpu.ts is imported, and 92,160 floats per batch cost little.
   const out = new Float32Array(batch * outHeight * outWidth * channels).fill(fillValue);
   const g: TransformGeometry = {

@@ -1,14 +1,16 @@
 /*
- * Native companions of the "blas" backend's JS kernels (lib/kernels/_blas_*.ts): the same loops,
- * compiled with the machine's C compiler and run on every core through OpenMP. Each element-wise,
- * pooling, im2col and Adam function computes exactly what its JS twin computes — same operations,
- * same order, same rounding — so results are bit for bit those of the JS path (tests/engine/kernels/blas/blas_test.ts
- * compares them). That is why the build uses -ffp-contract=off (no fused multiply-add) and never
- * -ffast-math; -fno-trapping-math only lets loops that compare floats vectorise, with the same
- * results. The direct convolutions and batch-sized products at the end replace OpenBLAS calls,
- * not JS loops: they sum in their own order, with fused multiply-add.
+ * Native companions of the "blas" backend's JS kernels (in lib/engine/kernels/blas/): the same
+ * loops, compiled with the machine's C compiler and run on every core through OpenMP. Each
+ * element-wise, pooling, im2col and Adam function computes exactly what its JS twin computes —
+ * same operations, same order, same rounding — so results are bit for bit those of the JS path
+ * (tests/engine/kernels/native/native_kernels_test.ts compares them). That is why the build uses
+ * -ffp-contract=off (no fused multiply-add) and never -ffast-math; -fno-trapping-math only lets
+ * loops that compare floats vectorise, with the same results. The direct convolutions and
+ * batch-sized products at the end replace OpenBLAS calls, not JS loops: they sum in their own
+ * order, with fused multiply-add.
  *
- * Built and loaded by lib/engine/kernels/native/native.ts; every entry point is called through Deno's FFI.
+ * Built by lib/engine/kernels/native/build.ts and loaded by native_kernels.ts there; every entry
+ * point is called through Deno's FFI.
  */
 #include <math.h>
 #include <stdint.h>
@@ -85,7 +87,7 @@ void cifar_im2col(const float *x, const int32_t *g, int32_t n0, int32_t n1, floa
 /*
  * The adjoint of im2col for images [n0, n1): writes (not adds) each pixel of those images of dx
  * as the sum of its entries in col. Each pixel gathers its terms in the order the JS scatter
- * (col2im in _blas_kernels.ts) adds them — output row, then output column, ascending — starting
+ * (col2im in lib/engine/kernels/blas/im2col.ts) adds them — output row, then output column, ascending — starting
  * from +0, in float32, so the sums are identical.
  */
 void cifar_col2im(const float *col, const int32_t *g, int32_t n0, int32_t n1, float *dx) {

@@ -21,19 +21,10 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
-import {
-  type ConvGeometry,
-  convGeometry,
-  dilateInto,
-  type KernelArgs,
-  maxPoolGrad,
-  type MaxPoolGradOptions,
-  originalKernel,
-  overrideKernel,
-  permuteInto,
-  type Shape4,
-  transposeInto,
-} from "../js/loops.ts";
+import { type ConvGeometry, convGeometry, type Shape4 } from "../geometry.ts";
+import { dilateInto, permuteInto, transposeInto } from "../js/layout.ts";
+import { type KernelArgs, originalKernel, overrideKernel } from "../registry.ts";
+import { maxPoolGrad, type MaxPoolGradOptions } from "../js/pooling.ts";
 
 /** Backend name these kernels are for. */
 const WASM = "wasm";

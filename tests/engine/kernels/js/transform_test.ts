@@ -3,7 +3,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
-import { originalKernel, restoreKernels } from "../../../../lib/engine/kernels/js/loops.ts";
+import { originalKernel, restoreKernels } from "../../../../lib/engine/kernels/registry.ts";
 import { transformKernel } from "../../../../lib/engine/kernels/js/transform.ts";
 import { registerBlasBackend } from "../../../../lib/engine/kernels/blas/blas.ts";
 import { registerCpuTrainingKernels } from "../../../../lib/engine/kernels/js/cpu.ts";

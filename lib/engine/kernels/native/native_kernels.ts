@@ -1,44 +1,26 @@
 /**
- * Internal: builds lib/engine/kernels/native/native.c with the machine's C compiler (once per source, compiler
- * and machine; the library is cached under `.tools/native/`) and opens it through Deno's FFI.
- * The "blas" backend's element-wise, pooling, im2col and Adam loops then run there, on every core,
- * instead of in single-threaded JS; without a compiler (or with `CIFAR10_NATIVE=0`) the JS loops
- * run, with the same results bit for bit. Nothing happens at import: {@linkcode loadNativeKernels}
- * builds and loads.
+ * Internal: the native kernels' FFI binding. {@linkcode loadNativeKernels} builds native.c with
+ * the machine's C compiler (build.ts; the library is cached under `.tools/native/`) and opens it
+ * through Deno's FFI as {@linkcode NativeKernels}. The "blas" backend's element-wise, pooling,
+ * im2col and Adam loops then run there, on every core, instead of in single-threaded JS; without
+ * a compiler (or with `CIFAR10_NATIVE=0`) the JS loops run, with the same results bit for bit.
+ * Nothing happens at import.
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import type { DirectConvGeometry, Im2colGeometry, PoolGeometry } from "../geometry.ts";
+import { buildNativeLibrary } from "./build.ts";
+import { applyThreadEnvDefaults, envValue, permissionGranted } from "./environment.ts";
 
 /**
  * Environment variable: `0` (or off/false/no) turns the native kernels off; `1` (or on/true/yes,
  * or unset) builds them here; anything else is the path of a prebuilt library.
  */
 export const NATIVE_ENV = "CIFAR10_NATIVE";
-/** Environment variable naming the C compiler (default `cc`, then `gcc`, then `clang`). */
-export const COMPILER_ENV = "CC";
 
 const INTERFACE_VERSION = 2;
-const SOURCE_URL = new URL("./native.c", import.meta.url);
 const DEFAULT_CACHE_URL = new URL("../../../../.tools/native/", import.meta.url);
-// -ffp-contract=off: no fused multiply-add, so every sum and product rounds as in JS (the direct
-// convolutions opt back in). -fno-trapping-math: no program here traps on floating-point
-// exceptions, so loops that compare floats (max-pool, its gradient) may be vectorised; results
-// are unchanged (a 2×2 max-pool gradient went from 1.5 to 0.15 ms at batch 30).
-const FLAGS = [
-  "-O3",
-  "-march=native",
-  "-std=gnu11",
-  "-ffp-contract=off",
-  "-fno-math-errno",
-  "-fno-trapping-math",
-  "-fopenmp",
-  "-fPIC",
-  "-shared",
-  // Never unloaded: OpenMP threads outlive a dlclose at exit, which would crash the process.
-  "-Wl,-z,nodelete",
-];
 
 /** (input, filter or gradient, geometry, batch, out channels, output) → 0, or 1 out of memory. */
 const CONVOLUTION = {
@@ -101,37 +83,6 @@ const SYMBOLS = {
 
 type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Convolution geometry as the native im2col/col2im read it. */
-export interface ConvGeometry {
-  inHeight: number;
-  inWidth: number;
-  inChannels: number;
-  outHeight: number;
-  outWidth: number;
-  strideHeight: number;
-  strideWidth: number;
-  padInfo: { top: number; left: number };
-  filterHeight: number;
-  filterWidth: number;
-}
-
-/** Geometry of a direct convolution: {@linkcode ConvGeometry} plus the batch and its outputs. */
-export interface DirectConvGeometry extends ConvGeometry {
-  batchSize: number;
-  outChannels: number;
-  padInfo: { top: number; left: number; bottom: number; right: number };
-}
-
-/** 2×2, stride-2 pooling geometry. */
-export interface PoolGeometry {
-  batchSize: number;
-  inHeight: number;
-  inWidth: number;
-  inChannels: number;
-  outHeight: number;
-  outWidth: number;
-}
-
 /** Binary operations of {@linkcode NativeKernels.binary}. */
 export type BinaryOp = "add" | "sub" | "mul" | "div";
 const OP_CODES: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
@@ -170,9 +121,10 @@ export interface NativeKernels {
   threads(): number;
   /** Sets the OpenMP thread count. */
   setThreads(threads: number): void;
-  im2col(x: Float32Array, info: ConvGeometry, n0: number, n1: number, col: Float32Array): void;
+  /** Writes the im2col rows of images [n0, n1) of x into col, as blas/im2col.ts's `im2col`. */
+  im2col(x: Float32Array, info: Im2colGeometry, n0: number, n1: number, col: Float32Array): void;
   /** Writes (not adds) images [n0, n1) of dx from their im2col gradient. */
-  col2im(col: Float32Array, info: ConvGeometry, n0: number, n1: number, dx: Float32Array): void;
+  col2im(col: Float32Array, info: Im2colGeometry, n0: number, n1: number, dx: Float32Array): void;
   /** Vector lanes of the direct convolutions (16 with AVX-512, 8 with AVX, else 4). */
   convLanes: number;
   /**
@@ -207,8 +159,11 @@ export interface NativeKernels {
   gemmSmallMNT: NativeProduct;
   /** c [m×n] = aᵀ · b with a [k×m] and b [k×n], for a small k: a dense layer's weight gradient. */
   gemmSmallKTN: NativeProduct;
+  /** `out = max(0, x)`, NaN kept. */
   relu(x: Float32Array, out: Float32Array): void;
+  /** `out = x > 0 ? 1 : alpha`, NaN kept. */
   step(x: Float32Array, out: Float32Array, alpha: number): void;
+  /** `out = floor(x)`. */
   floor(x: Float32Array, out: Float32Array): void;
   /** ReLU's input gradient `dy · step(x)`. */
   reluBackprop(dy: Float32Array, x: Float32Array, out: Float32Array): void;
@@ -216,6 +171,7 @@ export interface NativeKernels {
   binary(op: BinaryOp, a: Float32Array, b: Float32Array, out: Float32Array): void;
   /** Column sums of a [rows, out.length] array, accumulated in float64. */
   sumRows(x: Float32Array, rows: number, out: Float32Array): void;
+  /** 2×2, stride-2 max-pool of x into out (the first strict maximum from −∞). */
   maxPool2x2(x: Float32Array, info: PoolGeometry, out: Float32Array): void;
   /**
    * Writes the gradient, or 0, to every value of dx a window covers; the rest of dx (a last
@@ -229,6 +185,7 @@ export interface NativeKernels {
     bias: Float32Array | null,
     activation: "linear" | "relu" | "relu6",
   ): void;
+  /** One Adam step in place over values and the moments m and v, as FusedAdamOptimizer's loop. */
   adam(
     values: Float32Array,
     grad: Float32Array,
@@ -242,46 +199,6 @@ export interface NativeKernels {
 export type NativeKernelsResult =
   | { ok: true; kernels: NativeKernels }
   | { ok: false; reason: string };
-
-function granted(descriptor: Deno.PermissionDescriptor): boolean {
-  try {
-    return Deno.permissions.querySync(descriptor).state === "granted";
-  } catch {
-    return false;
-  }
-}
-
-function envValue(name: string): string | undefined {
-  return granted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined;
-}
-
-/**
- * Thread settings applied (where unset) before OpenBLAS and the native kernels load. Both keep
- * their worker threads spinning after each call — OpenBLAS for about 2²⁸ cycles, libgomp for a
- * while — so on a 2-core machine the two pools and the main thread starve one another (a training
- * step took 1.5–2× longer). Sleeping at once costs one wake-up, tens of microseconds, per call.
- */
-export const THREAD_ENV_DEFAULTS: Readonly<Record<string, string>> = {
-  OPENBLAS_THREAD_TIMEOUT: "4",
-  OMP_WAIT_POLICY: "passive",
-};
-
-/** The variables of {@linkcode THREAD_ENV_DEFAULTS} this process set (not ones it inherited). */
-export const threadEnvApplied = new Set<string>();
-
-/**
- * Sets each unset variable of {@linkcode THREAD_ENV_DEFAULTS}; the libraries read them when they
- * load. Without --allow-env nothing changes (slower, not wrong). Child processes inherit the
- * values: spawn them without the names in {@linkcode threadEnvApplied} to keep their defaults.
- */
-export function applyThreadEnvDefaults() {
-  for (const [name, value] of Object.entries(THREAD_ENV_DEFAULTS)) {
-    if (!granted({ name: "env", variable: name })) continue;
-    if (Deno.env.get(name) !== undefined) continue;
-    Deno.env.set(name, value);
-    threadEnvApplied.add(name);
-  }
-}
 
 const EMPTY = new Float32Array(1);
 
@@ -301,7 +218,7 @@ function wrap(symbols: NativeSymbols, path: string): NativeKernels {
   const pool = new Int32Array(6);
   const acc = { array: new Float64Array(0) };
   // The geometry goes over as one int32 array, in native.c's order.
-  const setConv = (info: ConvGeometry) => {
+  const setConv = (info: Im2colGeometry) => {
     conv.set([
       info.inHeight,
       info.inWidth,
@@ -437,93 +354,6 @@ function open(path: string): NativeKernelsResult {
   return { ok: true, kernels: wrap(dylib.symbols, path) };
 }
 
-/** First line of `cc --version`, or null when that compiler does not run. */
-function compilerVersion(compiler: string): string | null {
-  try {
-    const result = new Deno.Command(compiler, {
-      args: ["--version"],
-      stdout: "piped",
-      stderr: "null",
-    })
-      .outputSync();
-    if (!result.success) return null;
-    return new TextDecoder().decode(result.stdout).split("\n")[0] ?? "";
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Compiles native.c into `cacheDir` (temp file, then rename) unless a library of the same
- * source, compiler and flags is there already; returns its path, or a reason.
- */
-function build(
-  cacheDir: string,
-  extraFlags: readonly string[],
-): { ok: true; path: string } | { ok: false; reason: string } {
-  const flags = [...FLAGS, ...extraFlags];
-  const source = Deno.readTextFileSync(SOURCE_URL);
-  const named = envValue(COMPILER_ENV);
-  const compilers = named ? [named] : ["cc", "gcc", "clang"];
-  let compiler = "", version: string | null = null;
-  for (const candidate of compilers) {
-    version = compilerVersion(candidate);
-    if (version !== null) {
-      compiler = candidate;
-      break;
-    }
-  }
-  if (version === null) {
-    return {
-      ok: false,
-      reason: `no C compiler found (tried ${
-        compilers.join(", ")
-      }); install gcc (Debian: apt-get install gcc) or set ${COMPILER_ENV}`,
-    };
-  }
-  const key = createHash("sha256")
-    .update([source, compiler, version, flags.join(" "), Deno.build.target].join("\0"))
-    .digest("hex")
-    .slice(0, 16);
-  // Variants (extra flags) get their own name, and never count as stale builds of the default.
-  const variant = extraFlags.length > 0;
-  const path = `${cacheDir}/cifar10_kernels-${variant ? "variant-" : ""}${key}.so`;
-  try {
-    Deno.statSync(path);
-    return { ok: true, path };
-  } catch {
-    // Not built yet.
-  }
-  Deno.mkdirSync(cacheDir, { recursive: true });
-  const temp = `${path}.${Deno.pid}.tmp`;
-  const sourcePath = fileURLToPath(SOURCE_URL);
-  const result = new Deno.Command(compiler, {
-    args: [...flags, "-o", temp, sourcePath, "-lm"],
-    stdout: "piped",
-    stderr: "piped",
-  }).outputSync();
-  if (!result.success) {
-    try {
-      Deno.removeSync(temp);
-    } catch {
-      // Nothing was written.
-    }
-    const stderr = new TextDecoder().decode(result.stderr).trim().split("\n").slice(0, 3).join(
-      " | ",
-    );
-    return { ok: false, reason: `${compiler} failed on ${sourcePath}: ${stderr}` };
-  }
-  Deno.renameSync(temp, path);
-  // Libraries of earlier sources are never loaded again (a process that has one open keeps it
-  // mapped after the unlink).
-  for (const entry of variant ? [] : Deno.readDirSync(cacheDir)) {
-    const stale = /^cifar10_kernels-[0-9a-f]{16}\.so$/.test(entry.name) &&
-      `${cacheDir}/${entry.name}` !== path;
-    if (stale) Deno.removeSync(`${cacheDir}/${entry.name}`);
-  }
-  return { ok: true, path };
-}
-
 let cached: NativeKernelsResult | null = null;
 
 /**
@@ -556,9 +386,13 @@ function load(cacheDir: string, extraFlags: readonly string[]): NativeKernelsRes
   if (typeof Deno === "undefined" || typeof Deno.dlopen !== "function") {
     return { ok: false, reason: "this runtime has no Deno.dlopen (FFI)" };
   }
-  if (!granted({ name: "ffi" })) return { ok: false, reason: "Deno needs --allow-ffi (or -A)" };
+  if (!permissionGranted({ name: "ffi" })) {
+    return { ok: false, reason: "Deno needs --allow-ffi (or -A)" };
+  }
   if (setting) return open(setting);
-  if (!granted({ name: "run" }) || !granted({ name: "write", path: cacheDir })) {
+  if (
+    !permissionGranted({ name: "run" }) || !permissionGranted({ name: "write", path: cacheDir })
+  ) {
     return {
       ok: false,
       reason: `building them needs --allow-run and --allow-write for ${cacheDir} (or -A)`,
@@ -566,7 +400,7 @@ function load(cacheDir: string, extraFlags: readonly string[]): NativeKernelsRes
   }
   let built;
   try {
-    built = build(cacheDir, extraFlags);
+    built = buildNativeLibrary(cacheDir, extraFlags);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
     return { ok: false, reason: `cannot build them in ${cacheDir}: ${message}` };

@@ -1,8 +1,8 @@
 /**
- * Internal: recognising image files by their bytes and checking that a PNG or JPEG file is whole
- * before it is decoded. Skia decodes a truncated PNG or JPEG without complaint (the missing rows
- * come out transparent or grey), so a cut-off download would be classified as if it were fine;
- * walking the file's chunk / marker structure first turns that into an error naming the file.
+ * Recognising image files by their bytes and checking that a PNG or JPEG file is whole before it
+ * is decoded. Skia decodes a truncated PNG or JPEG without complaint (the missing rows come out
+ * transparent or grey), so a cut-off download would be classified as if it were fine; walking the
+ * file's chunk / marker structure first turns that into an error naming the file.
  * @module
  */
 
@@ -38,7 +38,7 @@ function ascii(text: string): number[] {
  *   `"SVG"`, `"PDF"`, or null when no known signature matches.
  * @example
  * ```ts
- * import { sniffImageFormat } from "./image_file.ts";
+ * import { sniffImageFormat } from "./image_format.ts";
  * if (sniffImageFormat(new TextEncoder().encode("GIF89a...")) !== "GIF") throw new Error();
  * if (sniffImageFormat(new TextEncoder().encode("hello")) !== null) throw new Error();
  * ```
@@ -227,7 +227,7 @@ function checkJpeg(bytes: Uint8Array): ImageHeader {
  * @throws {SyntaxError} When a PNG or JPEG is truncated or corrupt; the message says where.
  * @example
  * ```ts
- * import { checkImageBytes } from "./image_file.ts";
+ * import { checkImageBytes } from "./image_format.ts";
  * const error = (() => { try { checkImageBytes(new TextEncoder().encode("GIF89a......")); } catch (e) { return e; } })();
  * if (!(error instanceof TypeError) || error.message !== "expected a PNG or JPEG image, found a GIF image") {
  *   throw new Error(String(error));

@@ -31,6 +31,7 @@ export class ArrayPool {
   /** The same free arrays, freed longest ago first. */
   #age = new Set<Float32Array>();
   #freeBytes = 0;
+  /** Bytes of free arrays kept at most. */
   readonly maxBytes: number;
   /** Buffers this pool allocated. */
   #owned = new WeakSet<ArrayBufferLike>();
@@ -38,10 +39,12 @@ export class ArrayPool {
   #exposed = new WeakSet<ArrayBufferLike>();
   /** Live data entries per buffer (a tensor's array, or a view of it). */
   #live = new Map<ArrayBufferLike, number>();
-  /** Arrays taken from the free lists / newly allocated (for tests and the bench). */
+  /** Arrays taken from the free lists (for tests and the bench). */
   reused = 0;
+  /** Arrays newly allocated (for tests and the bench). */
   allocated = 0;
 
+  /** @param maxBytes Bytes of free arrays kept at most; 0 recycles nothing. @default 512 MiB */
   constructor(maxBytes = DEFAULT_POOL_BYTES) {
     this.maxBytes = maxBytes;
   }
@@ -138,8 +141,10 @@ function bufferOf(values: unknown): ArrayBufferLike | null {
  * can take their output arrays from it.
  */
 export class BlasBackend extends MathBackendCPU {
+  /** Where our kernels take their output arrays from. */
   readonly pool: ArrayPool;
 
+  /** @param pool The pool; `new ArrayPool(0)` recycles nothing. @default a 512 MiB pool */
   constructor(pool = new ArrayPool()) {
     super();
     this.pool = pool;

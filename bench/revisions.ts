@@ -1,0 +1,188 @@
+/**
+ * Our speed before and after a change, in one alternating run: `bench/ours.ts` of a git revision
+ * (checked out into a temporary worktree) against `bench/ours.ts` of the working tree, round after
+ * round in the order baseline, current, current, baseline, … so that a noisy machine's slow phases
+ * hit both sides. Prints the median of every measure for each side and the ratio current/baseline.
+ *
+ * ```sh
+ * deno task bench:revisions --baseline HEAD~3 --rounds 3 --data data   # real or extracted data
+ * deno task bench:revisions --baseline main                             # synthetic data
+ * ```
+ * Flags other than --baseline, --rounds and --data go to both sides' bench/ours.ts unchanged
+ * (e.g. `--batch-sizes 30 --repeats 2`). The worktree shares this checkout's node_modules/ and
+ * .tools/ (Deno packages, native kernels cache) and is removed at the end.
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { type BenchResult, runSide, writeSyntheticData } from "./bench.ts";
+import { parseFlags } from "../lib/core/flags.ts";
+
+/** One measure of one side: its samples over all rounds. */
+export interface RevisionSamples {
+  /** The measure, e.g. `step b30 (images/s)`. */
+  measure: string;
+  /** Every sample of the baseline revision. */
+  baseline: number[];
+  /** Every sample of the working tree. */
+  current: number[];
+}
+
+/**
+ * The median of some numbers.
+ *
+ * @param values The numbers (at least one).
+ * @returns Their median (the mean of the middle two for an even count).
+ * @example
+ * ```ts
+ * import { median } from "./revisions.ts";
+ * if (median([3, 1, 2]) !== 2 || median([4, 1, 2, 3]) !== 2.5) throw new Error();
+ * ```
+ */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The samples of each measure of some results, by measure name: steps and epochs per batch size,
+ * inference (images/s) and the peaks of resident memory (MiB).
+ *
+ * @param results One side's results, one per round.
+ * @returns Measure name → every sample of it.
+ */
+export function samplesByMeasure(results: readonly BenchResult[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  const add = (name: string, values: readonly number[]) =>
+    out.set(name, [...(out.get(name) ?? []), ...values]);
+  for (const r of results) {
+    for (const t of r.trainStep) add(`step b${t.batchSize} (images/s)`, t.samples);
+    for (const t of r.epoch) add(`epoch b${t.batchSize} (images/s)`, t.samples);
+    add(`inference b${r.inference.batchSize} (images/s)`, r.inference.samples);
+    add("peak RSS while training (MiB)", [r.trainingPeakRssMiB]);
+    add("peak RSS (MiB)", [r.peakRssMiB]);
+  }
+  return out;
+}
+
+async function git(args: string[], cwd: string): Promise<string> {
+  const output = await new Deno.Command("git", { args, cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!output.success) {
+    throw new Error(
+      `Cannot run git ${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`,
+    );
+  }
+  return new TextDecoder().decode(output.stdout).trim();
+}
+
+async function main(args: string[]): Promise<void> {
+  const spec = { "--baseline": "string", "--rounds": "string", "--data": "string" } as const;
+  // Our three flags (with their values) are read here; the rest goes to bench/ours.ts.
+  const own: string[] = [], passOn: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const flag = arg.split("=")[0]!;
+    if (!(flag in spec)) passOn.push(arg);
+    else if (arg.includes("=")) own.push(arg);
+    else own.push(arg, ...(i + 1 < args.length ? [args[++i]!] : []));
+  }
+  const flags = new Map(parseFlags(own, spec).flags);
+  const baseline = flags.get("--baseline") as string | undefined;
+  if (baseline === undefined) {
+    throw new RangeError(
+      "Cannot compare revisions: expected --baseline REF (e.g. HEAD~1), found none",
+    );
+  }
+  const rounds = Number(flags.get("--rounds") ?? "3");
+  if (!Number.isInteger(rounds) || rounds < 1) {
+    throw new RangeError(
+      `Cannot parse --rounds: expected an integer ≥ 1, found "${flags.get("--rounds")}"`,
+    );
+  }
+  const root = await git(["rev-parse", "--show-toplevel"], Deno.cwd());
+  const commit = await git(["rev-parse", "--short", baseline], root);
+  const head = await git(["rev-parse", "--short", "HEAD"], root);
+  const dirty = (await git(["status", "--porcelain", "--untracked-files=no"], root)) !== "";
+  const scratch = await Deno.makeTempDir({ prefix: "cifar10-revisions-" });
+  const worktree = join(scratch, "baseline");
+  await git(["worktree", "add", "--detach", worktree, commit], root);
+  try {
+    for (const shared of ["node_modules", ".tools"]) {
+      await Deno.symlink(join(root, shared), join(worktree, shared));
+    }
+    let data = flags.get("--data") as string | undefined;
+    if (data === undefined) {
+      console.error(`Writing SYNTHETIC data (not CIFAR-10) to ${scratch}/data`);
+      data = await writeSyntheticData(join(scratch, "data"), { seed: 42 });
+    }
+    data = resolve(data);
+    const sides = { baseline: worktree, current: root } as const;
+    const results: Record<keyof typeof sides, BenchResult[]> = { baseline: [], current: [] };
+    for (let round = 1; round <= rounds; round++) {
+      // ABBA: each side runs first in every other round.
+      const order = round % 2 === 1
+        ? ["baseline", "current"] as const
+        : ["current", "baseline"] as const;
+      for (const side of order) {
+        const command = [
+          "deno",
+          "run",
+          "-A",
+          join(sides[side], "bench/ours.ts"),
+          "--data",
+          data,
+          ...passOn,
+        ];
+        console.error(`[round ${round}/${rounds}] ${side}: ${command.join(" ")}`);
+        const result = await runSide(command, "ours");
+        results[side].push(result);
+        console.error(
+          `[round ${round}/${rounds}] ${side}: ` +
+            result.trainStep.map((t) => `step b${t.batchSize} ${t.imagesPerSecond.toFixed(1)}`)
+              .join(", ") +
+            `, epoch ${
+              result.epoch.map((t) => t.imagesPerSecond.toFixed(1)).join("/")
+            }, inference ` +
+            `${result.inference.imagesPerSecond.toFixed(0)} images/s`,
+        );
+      }
+    }
+    const cpu = /model name\s*:\s*(.+)/.exec(
+      await Deno.readTextFile("/proc/cpuinfo").catch(() => ""),
+    )
+      ?.[1] ?? "unknown CPU";
+    const flagsText = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
+    const isa = /\bavx512f\b/.test(flagsText)
+      ? "AVX-512"
+      : /\bavx2\b/.test(flagsText)
+      ? "AVX2"
+      : "no AVX2";
+    console.log(
+      `Machine: ${cpu}, ${isa}, ${navigator.hardwareConcurrency} logical cores. Data: ${data}. ` +
+        `${rounds} alternating round(s); medians of all samples.`,
+    );
+    console.log(`baseline: ${commit}; current: ${head}${dirty ? " + uncommitted changes" : ""}`);
+    const before = samplesByMeasure(results.baseline), after = samplesByMeasure(results.current);
+    console.log(`| measure | baseline ${commit} | current | current/baseline |`);
+    console.log("| --- | ---: | ---: | ---: |");
+    for (const [measure, values] of before) {
+      const b = median(values), a = median(after.get(measure) ?? [NaN]);
+      console.log(`| ${measure} | ${b.toFixed(1)} | ${a.toFixed(1)} | ${(a / b).toFixed(3)}× |`);
+    }
+  } finally {
+    await git(["worktree", "remove", "--force", worktree], root).catch((error) =>
+      console.error(`Could not remove the worktree ${worktree}: ${(error as Error).message}`)
+    );
+    await Deno.remove(scratch, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (error) {
+    console.error((error as Error).message);
+    Deno.exit(2);
+  }
+}

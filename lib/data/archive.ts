@@ -1,0 +1,223 @@
+/**
+ * The official CIFAR-10 archive on disk: its md5 (cached per path, size and modification time),
+ * its atomic extraction into `<dataDir>/cifar-10-batches-bin/` with a marker recording the archive,
+ * and the clean-up of extraction folders that a killed process left behind.
+ * @module
+ */
+
+import { dirname, join } from "node:path";
+import { statOrNull, writeFileAtomic } from "../core/fs.ts";
+import { BATCHES_FOLDER, type FolderContents, readCifar10Folder } from "./format.ts";
+import { md5File } from "./download.ts";
+import { readTarGz } from "./tar.ts";
+
+/** Where the official archive is downloaded from. */
+export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
+/** md5 of the official archive. */
+export const CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530";
+/** Marker written into an extracted folder, recording the archive it came from. */
+export const EXTRACTED_MARKER = ".extracted.json";
+/** Cache of archive checksums in the data folder, keyed by path, size and modification time. */
+export const MD5_CACHE_FILE = ".md5-cache.json";
+
+interface Md5CacheEntry {
+  size: number;
+  mtimeMs: number;
+  md5: string;
+}
+
+/**
+ * The md5 of an archive, computed once and cached in `<dataDir>/.md5-cache.json` under its path,
+ * size and modification time (hashing the 170 MB archive takes about a second).
+ *
+ * @param archive The archive.
+ * @param dataDir Folder holding the cache (not written if it cannot be).
+ * @returns The md5 (hex).
+ * @example Hash once, then read the cache (reads files, so not run by `deno test --doc`)
+ * ```ts ignore
+ * import { archiveMd5 } from "./archive.ts";
+ * const md5 = await archiveMd5("/path/to/cifar-10-binary.tar.gz", "data"); // ~1 s
+ * const again = await archiveMd5("/path/to/cifar-10-binary.tar.gz", "data"); // instant
+ * ```
+ */
+export async function archiveMd5(archive: string, dataDir: string): Promise<string> {
+  const path = await Deno.realPath(archive);
+  const info = await Deno.stat(path);
+  const stamp = { size: info.size, mtimeMs: info.mtime?.getTime() ?? 0 };
+  const cachePath = join(dataDir, MD5_CACHE_FILE);
+  let cache: Record<string, Md5CacheEntry> = {};
+  try {
+    const parsed = JSON.parse(await Deno.readTextFile(cachePath));
+    if (parsed && typeof parsed === "object") cache = parsed;
+  } catch {
+    // No cache yet, or unreadable: recompute.
+  }
+  const hit = cache[path];
+  if (
+    hit && hit.size === stamp.size && hit.mtimeMs === stamp.mtimeMs &&
+    /^[0-9a-f]{32}$/.test(hit.md5)
+  ) {
+    return hit.md5;
+  }
+  const md5 = await md5File(path);
+  cache[path] = { ...stamp, md5 };
+  try {
+    await writeFileAtomic(cachePath, JSON.stringify(cache, null, 2) + "\n");
+  } catch {
+    // A read-only data folder only costs a recomputation next time.
+  }
+  return md5;
+}
+
+/** Contents of the marker written into an extracted folder. */
+export interface ExtractedMarker {
+  /** The archive extracted (absolute path). */
+  archivePath: string;
+  /** Its md5. */
+  archiveMd5: string;
+  /** Its size in bytes. */
+  archiveSize: number;
+  /** Whether its md5 was the official one. */
+  checksum: "official" | "unofficial";
+  /** First heading of a README.md next to the archive, if any (describes unofficial copies). */
+  readmeTitle: string | null;
+  /** When it was extracted (ISO time). */
+  extractedAt: string;
+}
+
+/**
+ * Reads the marker of an extracted folder.
+ *
+ * @param folder An extracted `cifar-10-batches-bin/` folder.
+ * @returns The marker, or null when the folder has none (or an unreadable one).
+ * @example
+ * ```ts
+ * import { readExtractedMarker } from "./archive.ts";
+ * if (await readExtractedMarker("/no/such/folder") !== null) throw new Error("expected null");
+ * ```
+ */
+export async function readExtractedMarker(folder: string): Promise<ExtractedMarker | null> {
+  try {
+    const marker = JSON.parse(await Deno.readTextFile(join(folder, EXTRACTED_MARKER)));
+    return typeof marker?.archiveMd5 === "string" ? marker as ExtractedMarker : null;
+  } catch {
+    return null;
+  }
+}
+
+async function readmeTitle(archive: string): Promise<string | null> {
+  try {
+    const text = await Deno.readTextFile(join(dirname(archive), "README.md"));
+    const heading = text.split("\n").find((line) => line.startsWith("#"));
+    return heading ? heading.replace(/^#+\s*/, "").trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Temporary extraction folders older than this were left by a killed process. */
+const STALE_EXTRACTION_MS = 60 * 60 * 1000;
+
+/** Removes `.extract-*` folders that a killed process left (never trusted; just disk space). */
+async function removeStaleExtractions(dataDir: string): Promise<void> {
+  for await (const entry of Deno.readDir(dataDir)) {
+    if (!entry.isDirectory || !entry.name.startsWith(".extract-")) continue;
+    const path = join(dataDir, entry.name);
+    const modified = (await statOrNull(path))?.mtime?.getTime() ?? Date.now();
+    if (Date.now() - modified > STALE_EXTRACTION_MS) {
+      await Deno.remove(path, { recursive: true }).catch(() => {});
+    }
+  }
+}
+
+/**
+ * Extracts an archive's `cifar-10-batches-bin/` folder into `<dataDir>/cifar-10-batches-bin/`:
+ * into a temporary folder first, validated by reading it completely, then renamed into place with
+ * a marker recording the archive's md5. A damaged archive leaves nothing behind.
+ *
+ * @param archive The `.tar.gz` archive.
+ * @param dataDir Where the folder goes.
+ * @param options The archive's md5 (as computed by `archiveMd5`) and its checksum status.
+ * @returns The final folder, its contents (already read, so callers need not read them again)
+ *   and the marker.
+ * @throws {SyntaxError} On corrupt or truncated gzip/tar data; {Error} when the archive holds no
+ *   `cifar-10-batches-bin/` folder; and whatever `readCifar10Folder` throws.
+ * @example Extract an archive (writes files, so not run by `deno test --doc`)
+ * ```ts ignore
+ * import { archiveMd5, extractCifar10Archive } from "./archive.ts";
+ * const archive = "/path/to/cifar-10-binary.tar.gz";
+ * const md5 = await archiveMd5(archive, "data");
+ * const { folder } = await extractCifar10Archive(archive, "data", { md5, checksum: "unofficial" });
+ * // folder: data/cifar-10-batches-bin, with .extracted.json recording the md5
+ * ```
+ */
+export async function extractCifar10Archive(
+  archive: string,
+  dataDir: string,
+  options: { md5: string; checksum: "official" | "unofficial"; recordsPerFile?: number | null },
+): Promise<{ folder: string; contents: FolderContents; marker: ExtractedMarker }> {
+  await Deno.mkdir(dataDir, { recursive: true });
+  await removeStaleExtractions(dataDir);
+  const tmp = await Deno.makeTempDir({ dir: dataDir, prefix: ".extract-" });
+  try {
+    // 1. Unpack the flat cifar-10-batches-bin/ folder, refusing unsafe paths.
+    const staged = join(tmp, BATCHES_FOLDER);
+    await Deno.mkdir(staged);
+    const seen: string[] = [];
+    let wanted = 0;
+    for await (const entry of readTarGz(archive)) {
+      const name = entry.name.replace(/^(\.\/)+/, "");
+      if (seen.length < 8) seen.push(name);
+      if (entry.type !== "file" || !name.startsWith(`${BATCHES_FOLDER}/`)) continue;
+      const file = name.slice(BATCHES_FOLDER.length + 1);
+      if (file === "" || file.includes("/") || file === ".." || file.startsWith(".")) continue;
+      await Deno.writeFile(join(staged, file), entry.data);
+      wanted++;
+    }
+    if (wanted === 0) {
+      throw new Error(
+        `Cannot use archive "${archive}": it holds no "${BATCHES_FOLDER}/" folder ` +
+          `(first entries: ${seen.join(", ") || "none"})`,
+      );
+    }
+
+    // 2. Validate by reading everything, then record where it came from.
+    const contents = await readCifar10Folder(staged, {
+      label: `${archive}:${BATCHES_FOLDER}`,
+      recordsPerFile: options.recordsPerFile,
+    });
+    const marker: ExtractedMarker = {
+      archivePath: await Deno.realPath(archive),
+      archiveMd5: options.md5,
+      archiveSize: (await Deno.stat(archive)).size,
+      checksum: options.checksum,
+      readmeTitle: await readmeTitle(archive),
+      extractedAt: new Date().toISOString(),
+    };
+    await Deno.writeTextFile(
+      join(staged, EXTRACTED_MARKER),
+      JSON.stringify(marker, null, 2) + "\n",
+    );
+
+    // 3. Swap into place. Another process may be doing the same: if its folder from the same
+    // archive won the race, keep that one.
+    const folder = join(dataDir, BATCHES_FOLDER);
+    for (let tries = 0; tries < 3; tries++) {
+      if (await statOrNull(folder) !== null) {
+        if ((await readExtractedMarker(folder))?.archiveMd5 === options.md5) break;
+        await Deno.rename(folder, join(tmp, `old-${tries}`)).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
+      }
+      try {
+        await Deno.rename(staged, folder);
+        break;
+      } catch (error) {
+        if (tries === 2) throw error;
+      }
+    }
+    return { folder, contents, marker };
+  } finally {
+    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+  }
+}

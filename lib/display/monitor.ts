@@ -1,0 +1,198 @@
+/**
+ * The training monitor: what a notebook shows while `fit` trains, put together from the progress
+ * bar, the live loss chart and the tutorial's per-epoch lines, as `fit`'s callbacks.
+ * @module
+ */
+import { nextTurn, YIELD_INTERVAL_MS } from "../core/time.ts";
+import { liveLossChart } from "../plots/curves.ts";
+import {
+  type BatchCallback,
+  type EpochRecord,
+  type FitResult,
+  formatEpochLine,
+  formatSavingLine,
+  type SaveEvent,
+} from "../train/mod.ts";
+import { liveDisplay } from "./live.ts";
+import { progressBar, type ProgressDisplayOptions } from "./progress.ts";
+import { settle } from "./show.ts";
+
+/** Options of `trainingMonitor`. */
+export interface TrainingMonitorOptions extends ProgressDisplayOptions {
+  /** Epochs planned in all (fixes the chart's x axis). */
+  epochs: number;
+  /** Batches per epoch, training and validation together (sizes the progress bar). */
+  batchesPerEpoch: number;
+  /**
+   * Epochs already completed (a resumed run: the run record's epochs): drawn on the chart, and
+   * training is counted from the epoch after the last of them. @default none
+   */
+  done?: readonly EpochRecord[];
+  /** Title of the live chart. @default "Loss during training" */
+  title?: string;
+  /** Prints one of the tutorial's lines. @default console.log */
+  print?: (line: string) => void;
+  /**
+   * Hand control to the event loop after a batch when this many milliseconds passed since the
+   * last time (0: after every batch). @default YIELD_INTERVAL_MS
+   */
+  yieldIntervalMs?: number;
+}
+
+/**
+ * The mean loss per image over the last `window` batches added, whatever epoch they came from
+ * (the training loss line of the live chart). Running sums: constant work per batch.
+ */
+function trailingMean(window: number): { add(loss: number, images: number): number } {
+  const batches: { lossSum: number; images: number }[] = [];
+  let lossSum = 0, imageSum = 0;
+  return {
+    add(loss, images) {
+      if (Number.isFinite(loss) && images > 0) {
+        batches.push({ lossSum: loss * images, images });
+        lossSum += loss * images;
+        imageSum += images;
+      }
+      if (batches.length > window) {
+        const dropped = batches.shift()!;
+        lossSum -= dropped.lossSum;
+        imageSum -= dropped.images;
+      }
+      return imageSum > 0 ? lossSum / imageSum : NaN;
+    },
+  };
+}
+
+/** What `trainingMonitor` returns: `fit`'s callbacks and the closing step. */
+export interface TrainingMonitor {
+  /**
+   * Advances the progress bar, adds the moving mean of the training loss to the chart (the last
+   * tenth of an epoch's batches, across epoch boundaries), and lets the event
+   * loop run now and then (see `YIELD_INTERVAL_MS`).
+   */
+  onBatch: BatchCallback;
+  /** Prints the tutorial's epoch line and adds the epoch's losses to the chart. */
+  onEpoch(record: EpochRecord): Promise<void>;
+  /** Prints the tutorial's "Validation loss decreased … Saving model ..." line. */
+  onSave(event: SaveEvent): void;
+  /**
+   * Draws the final state: a full bar with the best epoch after a completed run; after an early
+   * stop the bar stays where it stopped and `result.message` is printed. `options.note` is printed
+   * last (e.g. where the run record is). It ends with `settle()`, so a frontend gets every line
+   * before the cell is done: end a training cell with it.
+   */
+  finish(
+    result: Pick<FitResult, "stopReason" | "message" | "bestEpoch" | "bestValidLoss">,
+    options?: { note?: string },
+  ): Promise<void>;
+}
+
+/**
+ * Everything a notebook shows while `fit` trains: a progress bar over the batches still to run
+ * (training and validation), a live chart of the training loss's moving mean and each epoch's losses
+ * (`liveLossChart`, redrawn in place), and the tutorial's per-epoch and "Saving model" lines. Pass
+ * its `onBatch`, `onEpoch` and `onSave` to `fit` (or `RunRecorder.fit`), then call `finish` with
+ * the result. Outside a notebook the bar goes to the terminal and the chart is skipped.
+ *
+ * @param options Planned epochs, batches per epoch, epochs already done, chart title, outputs.
+ * @returns The callbacks and `finish`.
+ * @example
+ * ```ts
+ * import { trainingMonitor } from "./monitor.ts";
+ * const lines: string[] = [];
+ * const monitor = await trainingMonitor({
+ *   epochs: 1, batchesPerEpoch: 1, jupyter: null, write: () => {}, print: (l) => lines.push(l),
+ * });
+ * const record = { epoch: 1, trainLoss: 2.5, validLoss: 2.25, trainAccuracy: 0.1, validAccuracy: 0.1,
+ *   trainImages: 30, validImages: 30, seconds: 1, trainImagesPerSecond: 30, saved: true, bestValidLoss: 2.25 };
+ * await monitor.onEpoch(record);
+ * monitor.onSave({ epoch: 1, previousLoss: Infinity, validLoss: 2.25, dir: null });
+ * await monitor.finish({ stopReason: "completed", message: null, bestEpoch: 1, bestValidLoss: 2.25 });
+ * if (lines.join("\n") !== "Epoch: 1 \tTraining Loss: 2.500000 \tValidation Loss: 2.250000\n" +
+ *   "Validation loss decreased (inf --> 2.250000).  Saving model ...") throw new Error(lines.join("\n"));
+ * ```
+ */
+export async function trainingMonitor(options: TrainingMonitorOptions): Promise<TrainingMonitor> {
+  const { epochs, batchesPerEpoch } = options;
+  if (!Number.isInteger(epochs) || epochs < 1) {
+    throw new RangeError(
+      `Cannot monitor training: expected epochs to be an integer ≥ 1, found ${epochs}`,
+    );
+  }
+  if (!Number.isInteger(batchesPerEpoch) || batchesPerEpoch < 0) {
+    throw new RangeError(
+      `Cannot monitor training: expected batchesPerEpoch to be an integer ≥ 0, found ${batchesPerEpoch}`,
+    );
+  }
+  const print = options.print ?? ((line: string) => console.log(line));
+  const finished: EpochRecord[] = [...(options.done ?? [])];
+  const firstEpoch = (finished.at(-1)?.epoch ?? 0) + 1;
+  const running: { x: number; loss: number }[] = [];
+  let recent: ReturnType<typeof trailingMean> | null = null;
+  const title = options.title ?? "Loss during training";
+  const chart = () =>
+    liveLossChart({ batches: running, epochs: finished, totalEpochs: epochs }, { title });
+  const bar = await progressBar(Math.max(0, epochs - firstEpoch + 1) * batchesPerEpoch, {
+    ...options,
+    label: options.label ?? "training",
+  });
+  const live = await liveDisplay(chart(), options);
+  const now = options.now ?? (() => performance.now());
+  const yieldInterval = options.yieldIntervalMs ?? YIELD_INTERVAL_MS;
+  let lastTurn = now();
+  let batchesDone = 0;
+  return {
+    async onBatch(p) {
+      if (now() - lastTurn >= yieldInterval) {
+        await nextTurn();
+        lastTurn = now();
+      }
+      batchesDone++;
+      await bar.update(
+        batchesDone,
+        `epoch ${p.epoch}/${epochs} ${p.phase === "train" ? "training" : "validation"} ` +
+          `${p.batch}/${p.batches}, loss ${p.runningLoss.toFixed(3)}, ` +
+          `${p.imagesPerSecond.toFixed(0)} images/s`,
+      );
+      if (p.phase === "train") {
+        // A tenth of an epoch's batches, carried over epoch boundaries: the epoch's own running
+        // mean restarts at each epoch, and its first noisy batches drew a spike on the line.
+        recent ??= trailingMean(Math.max(1, Math.ceil(p.batches / 10)));
+        const loss = recent.add(p.batchLoss, p.batchImages);
+        running.push({ x: p.epoch - 1 + p.batch / p.batches, loss });
+        await live.update(chart);
+      }
+    },
+    async onEpoch(record) {
+      finished.push(record);
+      print(formatEpochLine(record));
+      await live.update(chart);
+    },
+    onSave(event) {
+      print(formatSavingLine(event.previousLoss, event.validLoss));
+    },
+    async finish(result, { note } = {}) {
+      await live.update(chart);
+      await live.flush();
+      if (result.stopReason === "completed") {
+        await bar.finish(
+          result.bestEpoch === null
+            ? "no epoch trained"
+            : `best epoch ${result.bestEpoch}` + (Number.isFinite(result.bestValidLoss)
+              ? `, validation loss ${result.bestValidLoss.toFixed(6)}`
+              : ""),
+        );
+      } else {
+        await bar.finish(
+          result.stopReason === "aborted" ? "interrupted" : "stopped: the loss diverged",
+          { complete: false },
+        );
+      }
+      if (result.message !== null) print(result.message);
+      if (note !== undefined) print(note);
+      // Printed lines are sent as the kernel gets to them; the Deno kernel can report the cell
+      // done first, and JupyterLab then drops them (seen: the resume hint after an interrupt).
+      await settle();
+    },
+  };
+}

@@ -1,0 +1,32 @@
+import assert from "node:assert/strict";
+import { blasCandidates, openBlas } from "../../../../lib/engine/kernels/blas/cblas.ts";
+
+Deno.test("openBlas() explains a missing library in one line", () => {
+  const result = openBlas("/nonexistent/libopenblas-missing.so", false);
+  assert.equal(result.ok, false);
+  if (result.ok) return;
+  assert.ok(!result.reason.includes("\n"));
+  if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") {
+    assert.match(
+      result.reason,
+      /^Cannot load OpenBLAS: tried \/nonexistent\/libopenblas-missing\.so; first error: .+/,
+    );
+  }
+});
+
+Deno.test("blasCandidates() puts the explicit path and CIFAR10_BLAS_LIB first", () => {
+  const previous = Deno.env.get("CIFAR10_BLAS_LIB");
+  try {
+    Deno.env.set("CIFAR10_BLAS_LIB", "/opt/blas/libcustom.so");
+    const candidates = blasCandidates("/explicit/libblas.so");
+    assert.deepEqual(candidates.slice(0, 2), ["/explicit/libblas.so", "/opt/blas/libcustom.so"]);
+    if (Deno.build.os === "linux") assert.ok(candidates.includes("libopenblas.so.0"));
+    if (Deno.build.os === "darwin") {
+      assert.ok(candidates.includes("/System/Library/Frameworks/Accelerate.framework/Accelerate"));
+    }
+    assert.deepEqual(blasCandidates(undefined, false), ["/opt/blas/libcustom.so"]);
+  } finally {
+    if (previous === undefined) Deno.env.delete("CIFAR10_BLAS_LIB");
+    else Deno.env.set("CIFAR10_BLAS_LIB", previous);
+  }
+});
