@@ -221,3 +221,34 @@ export function countLabels(
   }
   return counts;
 }
+
+/**
+ * The pixels of some images of a set, in the order given (CIFAR-10 layout, `IMAGE_BYTES` each):
+ * e.g. the images a preview grid shows.
+ *
+ * @param set The set.
+ * @param indices Which of its images.
+ * @returns A fresh array of `indices.length × IMAGE_BYTES` bytes.
+ * @throws {RangeError} When an index is outside the set.
+ * @example
+ * ```ts
+ * import { IMAGE_BYTES } from "./format.ts";
+ * import { gatherImages } from "./split.ts";
+ * const images = new Uint8Array(3 * IMAGE_BYTES).map((_, i) => Math.floor(i / IMAGE_BYTES));
+ * const picked = gatherImages({ images, labels: new Uint8Array(3), count: 3 }, [2, 0]);
+ * if (picked.length !== 2 * IMAGE_BYTES || picked[0] !== 2 || picked[IMAGE_BYTES] !== 0) throw new Error();
+ * ```
+ */
+export function gatherImages(set: ImageSet, indices: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(indices.length * IMAGE_BYTES);
+  for (let k = 0; k < indices.length; k++) {
+    const i = indices[k]!;
+    if (!Number.isInteger(i) || i < 0 || i >= set.count) {
+      throw new RangeError(
+        `Cannot gather images: expected indices in [0, ${set.count}), found ${i} at position ${k}`,
+      );
+    }
+    out.set(set.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), k * IMAGE_BYTES);
+  }
+  return out;
+}

@@ -8,3 +8,4 @@ export * from "./table.ts";
 export * from "./progress.ts";
 export * from "./live.ts";
 export * from "./monitor.ts";
+export * from "./summaries.ts";

@@ -14,7 +14,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { dirname } from "node:path";
 import { makeConfig, type TrainConfig } from "../core/config.ts";
-import { exists, writeFileAtomic, writeJsonAtomic } from "../core/fs.ts";
+import { exists } from "../core/fs.ts";
 import { buildModel, type LayerSpec, type Model, setWeights, type WeightValues } from "./model.ts";
 
 /** File name of the model description inside a checkpoint folder. */

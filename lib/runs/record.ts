@@ -13,7 +13,7 @@ import type { BackendInfo } from "../engine/backend.ts";
 import { basename } from "node:path";
 import { makeConfig, type TrainConfig } from "../core/config.ts";
 import type { DataSource } from "../data/mod.ts";
-import type { EpochRecord } from "../train/fit.ts";
+import type { EpochRecord } from "../train/session.ts";
 import { isProcessAlive, type RunProcess, STALE_AFTER_MS } from "./process.ts";
 
 /** The run record's file inside a run folder (it also holds what `metrics.json` always held). */

@@ -10,18 +10,20 @@
 import type { BackendInfo } from "../engine/backend.ts";
 import { exists, writeJsonAtomic } from "../core/fs.ts";
 import { makeConfig, type TrainConfig } from "../core/config.ts";
-import type { DataSource } from "../data/format.ts";
+import type { DataSource } from "../data/mod.ts";
 import type { TestResult } from "../evaluate/evaluate.ts";
 import type { Model } from "../model/model.ts";
 import {
   type EpochRecord,
-  fit,
   type FitData,
   type FitOptions,
   type FitResult,
   type FitResume,
+  readResumeState,
+  startTraining,
+  trainAllEpochs,
+  type Training,
 } from "../train/mod.ts";
-import { readResumeState } from "../train/resume.ts";
 import { findRunDir } from "./list.ts";
 import { currentProcess, HEARTBEAT_INTERVAL_MS } from "./process.ts";
 import {
@@ -116,6 +118,13 @@ export interface RunRecorder {
    * error is recorded as "failed" and rethrown.
    */
   fit(model: Model, data: FitData, options?: RecorderFitOptions): Promise<FitResult>;
+  /**
+   * Starts training into this run, for a loop written out step by step (as the tutorial
+   * notebook's training cell does; `fit` is that loop): the same checkpoints, resume state,
+   * records, heartbeat and SIGINT handling as `fit`. `finish()` records the outcome; a step that
+   * throws is recorded as "failed" and rethrown.
+   */
+  startTraining(model: Model, data: FitData, options?: RecorderFitOptions): Promise<Training>;
 }
 
 function statusOf(result: FitResult): RunStatus {
@@ -234,7 +243,7 @@ function createRecorder(
       state.test = testSummary(result, classNames ?? state.data.classNames, state.bestEpoch);
       await write();
     },
-    async fit(model, data, options = {}) {
+    async startTraining(model, data, options = {}) {
       const { stopOnInterrupt = false, ...fitOptions } = options;
       const controller = new AbortController();
       const outer = fitOptions.signal;
@@ -250,9 +259,18 @@ function createRecorder(
           // No signals here (e.g. Windows without SIGINT support): only `signal` stops training.
         }
       }
-      let result: FitResult;
+      const stopListening = () => {
+        removeInterrupt();
+        outer?.removeEventListener("abort", abort);
+      };
+      const fail = async (error: unknown) => {
+        stopListening();
+        await recorder.finish("failed", `Training failed: ${(error as Error)?.message ?? error}`)
+          .catch(() => {});
+      };
+      let training: Training;
       try {
-        result = await fit(model, data, {
+        training = await startTraining(model, data, {
           ...fitOptions,
           ...recorder.fitOptions(),
           config: state.config,
@@ -267,15 +285,42 @@ function createRecorder(
           },
         });
       } catch (error) {
-        await recorder.finish("failed", `Training failed: ${(error as Error)?.message ?? error}`)
-          .catch(() => {});
+        await fail(error);
         throw error;
-      } finally {
-        removeInterrupt();
-        outer?.removeEventListener("abort", abort);
       }
-      await recorder.finish(result);
-      return result;
+      // A step that throws is recorded as "failed" (and rethrown), wherever the loop runs.
+      const recorded =
+        <A extends unknown[], R>(step: (...args: A) => Promise<R>) =>
+        async (...args: A): Promise<R> => {
+          try {
+            return await step(...args);
+          } catch (error) {
+            training.close();
+            await fail(error);
+            throw error;
+          }
+        };
+      return {
+        optimizer: training.optimizer,
+        epochs: () => training.epochs(),
+        trainEpoch: recorded(training.trainEpoch),
+        validate: recorded(training.validate),
+        mustStop: training.mustStop,
+        saveIfBetter: recorded(training.saveIfBetter),
+        finish: recorded(async () => {
+          stopListening();
+          const result = await training.finish();
+          await recorder.finish(result);
+          return result;
+        }),
+        close() {
+          stopListening();
+          training.close();
+        },
+      };
+    },
+    async fit(model, data, options = {}) {
+      return await trainAllEpochs(await recorder.startTraining(model, data, options));
     },
   };
   return recorder;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import { configOverridesFromEnv, makeConfig, type TrainConfig } from "../core/config.ts";
 import { findRunDir } from "./list.ts";
 import { resumeConfig } from "./resume.ts";
@@ -101,4 +101,30 @@ export async function setUpRun(
       ? "Settings of this run"
       : `Settings of the resumed run (${resumeRequest})`,
   };
+}
+
+/**
+ * What to tell the user when training ends: where the run record and the best model are, and,
+ * for a stopped run, how to continue it from the parameters cell.
+ *
+ * @param run The run (`dir`, `id`).
+ * @param stopReason How training ended (`FitResult.stopReason`).
+ * @param projectDir The folder paths are shown relative to (the project root). @default "."
+ * @returns The lines, starting with an empty one.
+ * @example
+ * ```ts
+ * import { runNote } from "./setup.ts";
+ * const note = runNote({ dir: "/p/runs/20261201-a", id: "20261201-a" }, "aborted", "/p");
+ * if (note !== '\nRun record and best model: runs/20261201-a/\nTo continue this run: resumeRun = "20261201-a"') {
+ *   throw new Error(note);
+ * }
+ * ```
+ */
+export function runNote(
+  run: { dir: string; id: string },
+  stopReason: string,
+  projectDir: string = ".",
+): string {
+  return `\nRun record and best model: ${relative(resolve(projectDir), run.dir)}/` +
+    (stopReason === "aborted" ? `\nTo continue this run: resumeRun = "${run.id}"` : "");
 }

@@ -2,7 +2,7 @@
  * The tutorial's log lines (Python's formatting), for callers of `fit` to print.
  * @module
  */
-import type { EpochRecord } from "./fit.ts";
+import type { EpochRecord } from "./session.ts";
 
 function pythonFloat(value: number): string {
   // Python's '{:.6f}' prints inf / nan for non-finite values.

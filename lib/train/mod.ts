@@ -6,6 +6,7 @@
 export * from "./optimizers.ts";
 export * from "./optimizer_state.ts";
 export * from "./loop.ts";
+export * from "./session.ts";
 export * from "./fit.ts";
 export * from "./resume.ts";
 export * from "./log.ts";

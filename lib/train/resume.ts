@@ -5,7 +5,7 @@
  */
 import { readCheckpoint, readOptimizerState } from "../model/checkpoint.ts";
 import type { WeightValues } from "../model/model.ts";
-import type { FitResume } from "./fit.ts";
+import type { FitResume } from "./session.ts";
 
 /** Options of `readResumeState`. */
 export interface ReadResumeOptions {

@@ -10,7 +10,7 @@ import { splitTrainValid } from "../../lib/data/split.ts";
 import type { TestResult } from "../../lib/evaluate/evaluate.ts";
 import { buildModel, getWeights, type Model, setWeights } from "../../lib/model/model.ts";
 import { generateSyntheticImages } from "../../lib/data/synthetic.ts";
-import type { EpochRecord } from "../../lib/train/fit.ts";
+import type { EpochRecord } from "../../lib/train/session.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
   LAST_CHECKPOINT_FOLDER,
@@ -163,6 +163,48 @@ Deno.test("RunRecorder.fit() records every epoch, the checkpoints, the outcome a
       );
     } finally {
       model.dispose();
+    }
+  });
+});
+
+Deno.test("RunRecorder.startTraining() records a loop written out step by step, and a failed step", async () => {
+  await withTempDir(async (outDir) => {
+    const run = await startRunRecord(TINY, { backend: BACKEND, source: SYNTHETIC_SOURCE, outDir });
+    const model = buildModel(TINY);
+    try {
+      const training = await run.startTraining(model, { set: SET, ...SPLIT });
+      for (const epoch of training.epochs()) {
+        const trained = await training.trainEpoch(epoch);
+        const validated = await training.validate(epoch, trained);
+        if (training.mustStop(epoch, trained, validated)) break;
+        await training.saveIfBetter(epoch, trained, validated);
+        assert.equal((await readRunRecord(run.dir)).epochs.length, epoch, "each epoch recorded");
+      }
+      assert.equal((await readRunRecord(run.dir)).status, "running");
+      const result = await training.finish();
+      const record = await readRunRecord(run.dir);
+      assert.equal(record.status, "completed");
+      assert.deepEqual(record.epochs, result.history);
+      assert.equal(record.bestCheckpoint, BEST_CHECKPOINT_FOLDER);
+    } finally {
+      model.dispose();
+    }
+    // A step that throws (here: a model without the run's layers) fails the run, then rethrows.
+    const failing = await startRunRecord(TINY, {
+      backend: BACKEND,
+      source: SYNTHETIC_SOURCE,
+      outDir,
+    });
+    const other = buildModel({ ...TINY, hiddenUnits: 4 });
+    try {
+      const training = await failing.startTraining(other, { set: SET, ...SPLIT });
+      other.dispose();
+      await assert.rejects(() => training.trainEpoch(1));
+      const record = await readRunRecord(failing.dir);
+      assert.equal(record.status, "failed");
+      assert.match(record.message!, /^Training failed: /);
+    } finally {
+      if (!other.params["fc2.bias"]!.isDisposed) other.dispose();
     }
   });
 });

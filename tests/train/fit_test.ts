@@ -5,7 +5,8 @@ import { initBackend } from "../../lib/engine/backend.ts";
 import { readCheckpoint } from "../../lib/model/checkpoint.ts";
 import { splitTrainValid } from "../../lib/data/split.ts";
 import { buildModel, getWeights, setWeights, type WeightValues } from "../../lib/model/model.ts";
-import { type EpochRecord, fit, type SaveEvent } from "../../lib/train/fit.ts";
+import { type EpochRecord, type SaveEvent } from "../../lib/train/session.ts";
+import { fit } from "../../lib/train/fit.ts";
 import { nanWeights, sameWeights, SET, TINY } from "./_fixtures.ts";
 
 // The cpu backend with the backend module's faster convolution gradients.

@@ -14,7 +14,8 @@ import { type DataSource } from "../../lib/data/format.ts";
 import { splitTrainValid } from "../../lib/data/split.ts";
 import { buildModel, getWeights, type Model, type WeightValues } from "../../lib/model/model.ts";
 import { generateSyntheticImages } from "../../lib/data/synthetic.ts";
-import { type EpochRecord, fit, type FitResult } from "../../lib/train/fit.ts";
+import { type EpochRecord, type FitResult } from "../../lib/train/session.ts";
+import { fit } from "../../lib/train/fit.ts";
 import { readResumeState } from "../../lib/train/resume.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
