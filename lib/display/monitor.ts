@@ -5,8 +5,11 @@
  */
 import { nextTurn, YIELD_INTERVAL_MS } from "../core/time.ts";
 import { liveLossChart } from "../plots/curves.ts";
+import type { TrainConfig } from "../core/config.ts";
+import type { RunRecord } from "../runs/mod.ts";
 import {
   type BatchCallback,
+  batchesPerEpoch,
   type EpochRecord,
   type FitResult,
   formatEpochLine,
@@ -195,4 +198,35 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
       await settle();
     },
   };
+}
+
+/**
+ * The training monitor of a recorded run: its planned epochs, the batches of its training and
+ * validation images, and (for a resumed run) the epochs it has done already, all read from the
+ * run's record.
+ *
+ * @param run The run (`openRunRecord`, `startRunRecord`), recorded with its image counts.
+ * @param options Chart title and outputs, as `trainingMonitor`'s.
+ * @returns The monitor.
+ * @throws {RangeError} When the record lacks the training or validation image counts.
+ */
+export async function monitorRun(
+  run: { readonly config: TrainConfig; record(): RunRecord },
+  options: Omit<TrainingMonitorOptions, "epochs" | "batchesPerEpoch" | "done"> = {},
+): Promise<TrainingMonitor> {
+  const record = run.record();
+  const { trainImages, validImages } = record.data;
+  if (trainImages === null || validImages === null) {
+    throw new RangeError(
+      `Cannot monitor run ${record.id}: expected its record to hold the training and validation ` +
+        `image counts, found ${trainImages} and ${validImages} (give them to openRunRecord)`,
+    );
+  }
+  return await trainingMonitor({
+    ...options,
+    epochs: run.config.epochs,
+    batchesPerEpoch: batchesPerEpoch(trainImages, run.config) +
+      batchesPerEpoch(validImages, run.config),
+    done: record.epochs,
+  });
 }
