@@ -6,7 +6,7 @@
 import { nextTurn, YIELD_INTERVAL_MS } from "../core/time.ts";
 import { liveLossChart } from "../plots/curves.ts";
 import type { TrainConfig } from "../core/config.ts";
-import type { RunRecord } from "../runs/mod.ts";
+import { runNote, type RunRecord } from "../runs/mod.ts";
 import {
   type BatchCallback,
   batchesPerEpoch,
@@ -200,20 +200,34 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
   };
 }
 
+/** Options of `monitorRun`. */
+export interface MonitorRunOptions
+  extends Omit<TrainingMonitorOptions, "epochs" | "batchesPerEpoch" | "done"> {
+  /** The folder the run's path is shown relative to in the closing note. @default "." */
+  projectDir?: string;
+}
+
 /**
  * The training monitor of a recorded run: its planned epochs, the batches of its training and
  * validation images, and (for a resumed run) the epochs it has done already, all read from the
- * run's record.
+ * run's record. The bar and the chart appear with the first batch, so in a notebook they sit in
+ * the output of the cell that trains, whichever cell made the monitor; `finish` ends with where
+ * the run is saved (and, after an interrupt, how to continue it: `runNote`).
  *
  * @param run The run (`openRunRecord`, `startRunRecord`), recorded with its image counts.
- * @param options Chart title and outputs, as `trainingMonitor`'s.
+ * @param options Chart title, outputs, and the project folder for the closing note.
  * @returns The monitor.
  * @throws {RangeError} When the record lacks the training or validation image counts.
  */
-export async function monitorRun(
-  run: { readonly config: TrainConfig; record(): RunRecord },
-  options: Omit<TrainingMonitorOptions, "epochs" | "batchesPerEpoch" | "done"> = {},
-): Promise<TrainingMonitor> {
+export function monitorRun(
+  run: {
+    readonly config: TrainConfig;
+    readonly dir: string;
+    readonly id: string;
+    record(): RunRecord;
+  },
+  options: MonitorRunOptions = {},
+): TrainingMonitor {
   const record = run.record();
   const { trainImages, validImages } = record.data;
   if (trainImages === null || validImages === null) {
@@ -222,11 +236,25 @@ export async function monitorRun(
         `image counts, found ${trainImages} and ${validImages} (give them to openRunRecord)`,
     );
   }
-  return await trainingMonitor({
-    ...options,
-    epochs: run.config.epochs,
-    batchesPerEpoch: batchesPerEpoch(trainImages, run.config) +
-      batchesPerEpoch(validImages, run.config),
-    done: record.epochs,
-  });
+  const { projectDir = ".", ...monitorOptions } = options;
+  let ready: TrainingMonitor | null = null;
+  let starting: Promise<TrainingMonitor> | null = null;
+  const monitor = () =>
+    starting ??= trainingMonitor({
+      ...monitorOptions,
+      epochs: run.config.epochs,
+      batchesPerEpoch: batchesPerEpoch(trainImages, run.config) +
+        batchesPerEpoch(validImages, run.config),
+      done: record.epochs,
+    }).then((m) => ready = m);
+  return {
+    onBatch: async (progress) => await (await monitor()).onBatch(progress),
+    onEpoch: async (epoch) => await (await monitor()).onEpoch(epoch),
+    // Always after an onEpoch, so the monitor is there; queued in case it is not yet.
+    onSave: (event) => ready ? ready.onSave(event) : void monitor().then((m) => m.onSave(event)),
+    finish: async (result, finishOptions = {}) =>
+      await (await monitor()).finish(result, {
+        note: finishOptions.note ?? runNote(run, result.stopReason, projectDir),
+      }),
+  };
 }

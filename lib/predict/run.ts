@@ -5,7 +5,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { isFile, readJsonObjectOrNull } from "../core/mod.ts";
+import { escapeHtml, isFile, readJsonObjectOrNull } from "../core/mod.ts";
 import { CIFAR10_CLASSES } from "../data/mod.ts";
 import { type Checkpoint, loadModel, type Model } from "../model/mod.ts";
 import {
@@ -210,4 +210,32 @@ export function describeRun(
     line += " — trained on SYNTHETIC data, not CIFAR-10: its answers say nothing about real images";
   }
   return line;
+}
+
+/**
+ * What the own-images notebook shows when no run has a trained model: where it looked, how to
+ * train one (a quick one too), and that the images are still shown.
+ *
+ * @param where The runs folder, as the reader knows it (e.g. `runs`).
+ * @returns The message as HTML (the `where` escaped) and as plain text.
+ * @example
+ * ```ts
+ * import { noModelMessage } from "./run.ts";
+ * const { html, text } = noModelMessage("runs<x>");
+ * if (!html.includes("runs&lt;x&gt;/") || !text.startsWith("No trained model found under runs<x>/")) {
+ *   throw new Error(html);
+ * }
+ * ```
+ */
+export function noModelMessage(where: string): { html: string; text: string } {
+  const escaped = escapeHtml(where);
+  return {
+    html: `<div style="border-left:4px solid #c62828;padding:6px 12px">` +
+      `<b>No trained model found under ${escaped}/.</b> Train one first with ` +
+      `<code>deno task train</code> (a quick, less accurate one: <code>deno task train --epochs 3 ` +
+      `--train-limit 12000</code>) or the tutorial notebook, then run this notebook again; or set ` +
+      `<code>RUN</code> to a run folder. The images below are still shown, without predictions.</div>`,
+    text: `No trained model found under ${where}/. Train one first with \`deno task train\` or ` +
+      "the tutorial notebook, then run this notebook again; or set RUN to a run folder.",
+  };
 }

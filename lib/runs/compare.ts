@@ -10,7 +10,7 @@ import pl from "nodejs-polars";
 import { basename } from "node:path";
 import { formatDuration } from "../core/time.ts";
 import { CONFIG_FIELDS, type TrainConfig } from "../core/config.ts";
-import type { RunEntry } from "./list.ts";
+import { noRunsMessage, type RunEntry } from "./list.ts";
 import type { RunRecord } from "./record.ts";
 
 /** Keys `runsTable` sorts by. */
@@ -374,4 +374,25 @@ export function pickRunsToCompare(
     if (!chosen.includes(run) && classesOf(run) === classesOf(chosen[0]!)) chosen.push(run);
   }
   return chosen;
+}
+
+/**
+ * Why two runs cannot be compared yet: no runs at all (`noRunsMessage`), or fewer than two with
+ * test results.
+ *
+ * @param runs The runs found (`listRuns`).
+ * @param outDir The runs folder they were read from.
+ * @returns One sentence for the reader.
+ * @example
+ * ```ts
+ * import { noComparisonMessage } from "./compare.ts";
+ * if (!noComparisonMessage([], "runs").startsWith("No runs yet")) throw new Error();
+ * ```
+ */
+export function noComparisonMessage(runs: readonly RunEntry[], outDir: string): string {
+  if (runs.length === 0) return noRunsMessage(outDir);
+  const tested = runs.filter((r) => r.record.test !== null).length;
+  return `A comparison needs two runs with test results; ${
+    tested === 1 ? "one run has" : `${tested} runs have`
+  } them so far.`;
 }
