@@ -1,5 +1,5 @@
 /**
- * Where a training epoch's time goes, per batch: the work of `trainEpoch` (lib/train/fit.ts) done
+ * Where a training epoch's time goes, per batch: the work of `trainEpoch` (lib/train/loop.ts) done
  * step by step and timed — the batch slice (`iterateBatches`), pixels → tensor, augmentation,
  * normalisation, the training step (forward, loss, backward, Adam) and the per-batch read-backs
  * (loss and predictions) — on synthetic images (random shapes, NOT CIFAR-10). Prints the median
@@ -143,7 +143,7 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
       tf.dispose([pixels, augmented]);
       const labels = tf.tensor1d(batch.labels, "int32");
       const t4 = performance.now();
-      // trainEpoch's step (lib/train/fit.ts).
+      // trainEpoch's step (lib/train/loop.ts).
       const dropoutSeed = deriveSeed(config.seed, "dropout", epoch, b);
       const { loss, predictions } = trainBatch(model, optimizer, x, labels, dropoutSeed, variables);
       const t5 = performance.now();

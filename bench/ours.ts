@@ -1,6 +1,6 @@
 /**
  * Our side of `deno task bench`: the same measurements as `bench/pytorch_tutorial.py bench`, on our
- * TypeScript implementation (lib/model/model.ts, lib/train/fit.ts, lib/augment/augment.ts, lib/engine/backend.ts),
+ * TypeScript implementation (lib/model/model.ts, lib/train/loop.ts, lib/augment/augment.ts, lib/engine/backend.ts),
  * printed as one JSON object of the shared shape ({@link BenchResult} in bench/bench.ts).
  *
  * Measures, after a warm-up:

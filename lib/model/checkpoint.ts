@@ -64,7 +64,7 @@ export interface OptimizerSlot extends WeightValues {
 
 /**
  * An optimiser's state, independent of tfjs variable names (which change whenever a model is
- * rebuilt): what `getOptimizerState` in lib/train/fit.ts reads and `setOptimizerState` restores.
+ * rebuilt): what `getOptimizerState` in lib/train/optimizer_state.ts reads and `setOptimizerState` restores.
  */
 export interface OptimizerState {
   /** The optimiser's class name (`Adam`, `FusedAdam`, `SGD`, `Momentum`, `RMSProp`, `Adagrad`). */

@@ -22,7 +22,7 @@ const SERIES_SCALE = {
 /** Colour of the best-epoch marker. */
 export const BEST_COLOR = "#d62728";
 
-/** One epoch of a loss history (an `EpochRecord` of lib/train/fit.ts fits). */
+/** One epoch of a loss history (an `EpochRecord` of lib/train/session.ts). */
 export interface LossPoint {
   /** Epoch, 1-based. */
   epoch: number;

@@ -1,5 +1,5 @@
 /**
- * Reporting what `classifyImages` found: table rows (for `table()` in lib/display/show.ts), a
+ * Reporting what `classifyImages` found: table rows (for `table()` in lib/display/table.ts), a
  * plain-text table for the terminal, and JSON for `--json`. The chart is `predictionChart` in
  * lib/plots/predictions.ts.
  * @module
@@ -34,7 +34,7 @@ function ordinal(i: number): string {
 export type PredictionRow = Record<string, string>;
 
 /**
- * The results as table rows (for `table()` in lib/display/show.ts, or `formatPredictionTable`):
+ * The results as table rows (for `table()` in lib/display/table.ts, or `formatPredictionTable`):
  * `file`, `size` (`640×480`), `fit`, then one column per top class (`1st`: `airplane 81.2%`);
  * a failed file has `error` instead.
  *

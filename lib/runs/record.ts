@@ -45,7 +45,7 @@ export interface RunData {
   label: string;
   /** True for generated data. */
   synthetic: boolean;
-  /** Where the data came from (lib/data/load.ts). */
+  /** Where the data came from (`loadCifar10`, lib/data/load.ts). */
   source: DataSource;
   /** Class names in label order. */
   classNames: string[];

@@ -2,7 +2,7 @@
  * Writing a run record while a run trains: `startRunRecord` creates a new run folder,
  * `resumeRunRecord` reopens a stopped run after its last completed epoch, and `openRunRecord` does
  * either, as a notebook's training cell asks. Each returns a `RunRecorder`; its `fit` wraps `fit`
- * from lib/train/fit.ts with the run's checkpoints and records every epoch and the outcome. Every
+ * from lib/train/fit.ts (the epoch loop of lib/train/session.ts) with the run's checkpoints and records every epoch and the outcome. Every
  * write is atomic, and the record is rewritten after each epoch and at least once a minute while
  * training (the heartbeat), so an interrupted run is never lost.
  * @module

@@ -7,7 +7,15 @@ import {
   SYNTHETIC_CLASSES,
   writeSyntheticDataset,
 } from "../../lib/data/synthetic.ts";
-import { ARCHIVE_NAME, BATCHES_FOLDER, CIFAR10_CLASSES, IMAGE_BYTES, type ImageSet, RECORD_BYTES, SYNTHETIC_MARKER } from "../../lib/data/format.ts";
+import {
+  ARCHIVE_NAME,
+  BATCHES_FOLDER,
+  CIFAR10_CLASSES,
+  IMAGE_BYTES,
+  type ImageSet,
+  RECORD_BYTES,
+  SYNTHETIC_MARKER,
+} from "../../lib/data/format.ts";
 import { countLabels } from "../../lib/data/split.ts";
 import { loadCifar10 } from "../../lib/data/load.ts";
 

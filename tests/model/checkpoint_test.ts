@@ -3,7 +3,17 @@ import { withTempDir } from "../_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { makeConfig } from "../../lib/core/config.ts";
-import { CHECKPOINT_FORMAT, loadModel, type ModelJson, OPTIMIZER_BIN, OPTIMIZER_JSON, type OptimizerState, readCheckpoint, readOptimizerState, saveCheckpoint } from "../../lib/model/checkpoint.ts";
+import {
+  CHECKPOINT_FORMAT,
+  loadModel,
+  type ModelJson,
+  OPTIMIZER_BIN,
+  OPTIMIZER_JSON,
+  type OptimizerState,
+  readCheckpoint,
+  readOptimizerState,
+  saveCheckpoint,
+} from "../../lib/model/checkpoint.ts";
 import { writeFileAtomic, writeJsonAtomic } from "../../lib/core/fs.ts";
 import { buildModel, countParameters, getWeights } from "../../lib/model/model.ts";
 

@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { BEST_COLOR, classAccuracies, confusionMatrixChart, liveLossChart, lossCurves, type LossPoint, perClassAccuracyChart, SERIES_COLORS } from "../../lib/plots/curves.ts";
+import {
+  BEST_COLOR,
+  classAccuracies,
+  confusionMatrixChart,
+  liveLossChart,
+  lossCurves,
+  type LossPoint,
+  perClassAccuracyChart,
+  SERIES_COLORS,
+} from "../../lib/plots/curves.ts";
 import { type Chart, SVG_NAMESPACE } from "../../lib/plots/chart.ts";
 
 const DISPLAY = Symbol.for("Jupyter.display");
