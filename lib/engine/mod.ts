@@ -4,5 +4,6 @@
  * @module
  */
 export * from "./backend.ts";
+export * from "./loaders.ts";
 export * from "./gradients.ts";
 export * from "./optimizers.ts";
