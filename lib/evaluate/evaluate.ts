@@ -7,7 +7,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { batchToTensor } from "../augment/augment.ts";
 import type { TrainConfig } from "../core/config.ts";
-import { IMAGE_BYTES, type ImageSet } from "../data/mod.ts";
+import { batchCount, IMAGE_BYTES, type ImageSet } from "../data/mod.ts";
 import type { Model } from "../model/model.ts";
 import { crossEntropy } from "../train/mod.ts";
 
@@ -162,7 +162,7 @@ export async function evaluateTest(
   const total = testSet.count;
   const labels = Int32Array.from(testSet.labels.subarray(0, total));
   const predictions = new Int32Array(total);
-  const batches = Math.ceil(total / config.batchSize);
+  const batches = batchCount(total, config.batchSize);
   const start = performance.now();
   let lossSum = 0;
   let classes = 10;
