@@ -5,7 +5,6 @@ import {
   type BackendLoaders,
   defaultLoaders,
   type LoadResult,
-  rejectSoftwareAdapter,
 } from "../../lib/engine/loaders.ts";
 import { describeBackend, initBackend } from "../../lib/engine/backend.ts";
 import type { BackendName } from "../../lib/core/config.ts";

@@ -1,4 +1,3 @@
-import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { defaultLoaders, rejectSoftwareAdapter } from "../../lib/engine/loaders.ts";
 import { fakeAdapter } from "./_adapters.ts";
