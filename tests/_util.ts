@@ -20,3 +20,26 @@ export async function withTempDir(
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/**
+ * The names in a folder, sorted, as a person sees the run or checkpoint folder: the hidden data
+ * folder a checkpoint link points to is left out (it belongs to that link). Anything else stays,
+ * so a leftover of a save (an unlinked data folder, a `.tmp-` link) still shows up.
+ */
+export async function listDir(dir: string): Promise<string[]> {
+  const entries = await Array.fromAsync(Deno.readDir(dir));
+  const linked = new Set<string>();
+  for (const entry of entries) {
+    if (entry.isSymlink) linked.add(await Deno.readLink(`${dir}/${entry.name}`));
+  }
+  return entries.map((e) => e.name).filter((name) => !linked.has(name)).sort();
+}
+
+/** Removes a checkpoint entirely: its link and the data folder it points to (or a plain folder). */
+export async function removeCheckpoint(path: string): Promise<void> {
+  const target = await Deno.readLink(path).catch(() => null);
+  if (target !== null) {
+    await Deno.remove(`${path.replace(/\/[^/]+\/?$/, "")}/${target}`, { recursive: true });
+  }
+  await Deno.remove(path, { recursive: true });
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withTempDir } from "./_util.ts";
+import { listDir, withTempDir } from "./_util.ts";
 import { fileURLToPath } from "node:url";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
@@ -48,12 +48,6 @@ async function runCli(args: string[], env: Record<string, string> = {}): Promise
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
-}
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  return names.sort();
 }
 
 Deno.test("deno task train runs the whole pipeline on a tiny synthetic set and writes a run folder", async () => {

@@ -12,7 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { makeConfig, type TrainConfig } from "../core/config.ts";
 import { exists } from "../core/fs.ts";
 import { buildModel, type LayerSpec, type Model, setWeights, type WeightValues } from "./model.ts";
@@ -103,6 +103,98 @@ function randomSuffix(): string {
   return crypto.randomUUID().slice(0, 8);
 }
 
+/** Hidden data folders of the checkpoint `name` (`best-model` → `.best-model-<id>`). */
+function dataFolderPrefix(name: string): string {
+  return `.${name}-`;
+}
+
+/** The data folder `target` links to (its name), or null when `target` is no link. */
+async function linkedDataFolder(target: string): Promise<string | null> {
+  try {
+    return basename(await Deno.readLink(target));
+  } catch {
+    return null;
+  }
+}
+
+/** The complete data folders of a checkpoint (holding model.json), newest first. */
+async function completeDataFolders(target: string): Promise<string[]> {
+  const parent = dirname(target), prefix = dataFolderPrefix(basename(target));
+  const found: { name: string; time: number }[] = [];
+  try {
+    for await (const entry of Deno.readDir(parent)) {
+      if (!entry.isDirectory || !entry.name.startsWith(prefix)) continue;
+      const info = await Deno.stat(`${parent}/${entry.name}/${MODEL_JSON}`).catch(() => null);
+      if (info !== null) found.push({ name: entry.name, time: info.mtime?.getTime() ?? 0 });
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return found.sort((a, b) => b.time - a.time).map((f) => f.name);
+}
+
+/**
+ * The folder a checkpoint's files are read from: `dir` itself when it is there (a link to its data
+ * folder, or a plain folder), else, after a save that was killed while replacing an old plain
+ * folder, the newest complete data folder beside it. Reads only; `tidyCheckpoint` repairs.
+ *
+ * @param dir The checkpoint's name, e.g. `runs/<run>/best-model`.
+ * @returns The folder to read.
+ */
+export async function checkpointFolder(dir: string): Promise<string> {
+  const target = dir.replace(/\/+$/, "");
+  if (await exists(`${target}/${MODEL_JSON}`)) return target;
+  const [newest] = await completeDataFolders(target);
+  return newest === undefined ? target : `${dirname(target)}/${newest}`;
+}
+
+/**
+ * Repairs and tidies a checkpoint after any interrupted save: links the name to the newest
+ * complete data folder when the link is missing or broken, and removes data folders nothing links
+ * to, half-written ones and leftover temporary links. Called by every save before and after it
+ * writes, and when a run is resumed; not by readers, which may run beside a writer.
+ *
+ * @param dir The checkpoint's name, e.g. `runs/<run>/last-model`.
+ * @returns Resolves once tidy.
+ * @example
+ * ```ts
+ * import { tidyCheckpoint } from "./checkpoint.ts";
+ * const dir = await Deno.makeTempDir();
+ * await Deno.mkdir(`${dir}/.best-model-ab12`); // a save killed before model.json
+ * await tidyCheckpoint(`${dir}/best-model`);
+ * if ([...Deno.readDirSync(dir)].length !== 0) throw new Error("leftover kept");
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function tidyCheckpoint(dir: string): Promise<void> {
+  const target = dir.replace(/\/+$/, "");
+  const parent = dirname(target), name = basename(target);
+  const prefix = dataFolderPrefix(name);
+  let linked = await linkedDataFolder(target);
+  const complete = await completeDataFolders(target);
+  if (!(await exists(`${target}/${MODEL_JSON}`)) && complete.length > 0) {
+    // The name is missing or broken, and a complete checkpoint exists: link it.
+    const link = `${target}.tmp-${randomSuffix()}`;
+    await Deno.symlink(complete[0]!, link);
+    const before = await Deno.lstat(target).catch(() => null);
+    if (before?.isDirectory) await Deno.remove(target, { recursive: true });
+    await Deno.rename(link, target);
+    linked = complete[0]!;
+  }
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(parent));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  for (const entry of entries) {
+    const leftover = (entry.name.startsWith(prefix) && entry.name !== linked) ||
+      entry.name.startsWith(`${name}.tmp-`) || entry.name.startsWith(`${name}.old-`);
+    if (leftover) await Deno.remove(`${parent}/${entry.name}`, { recursive: true }).catch(() => {});
+  }
+}
+
 /**
  * Saves the model's weights and config as a tfjs-format checkpoint folder (`model.json` +
  * `weights.bin`), replacing any checkpoint already at `dir` atomically.
@@ -159,31 +251,45 @@ export async function saveCheckpoint(
       metadata: structuredClone(options.metadata ?? {}),
     },
   };
-  // 1. Assemble the new checkpoint beside its final name.
+  // 1. Write the new checkpoint into a hidden folder of its own, model.json last: a folder with
+  //    model.json is complete.
   const target = dir.replace(/\/+$/, "");
-  await Deno.mkdir(dirname(target), { recursive: true });
-  const tmp = `${target}.tmp-${randomSuffix()}`;
-  await Deno.mkdir(tmp);
+  const parent = dirname(target), name = basename(target);
+  await Deno.mkdir(parent, { recursive: true });
+  await tidyCheckpoint(target);
+  const data = `${parent}/${dataFolderPrefix(name)}${randomSuffix()}`;
+  await Deno.mkdir(data);
   try {
     await writeFloatArrays(
-      `${tmp}/${WEIGHTS_BIN}`,
+      `${data}/${WEIGHTS_BIN}`,
       params.map(([, tensor]) => () => tensor.data() as Promise<Float32Array>),
     );
-    await Deno.writeTextFile(`${tmp}/${MODEL_JSON}`, JSON.stringify(modelJson, null, 2) + "\n");
-    if (options.optimizer !== undefined) await writeOptimizerFiles(tmp, options.optimizer);
-    // 2. Swap it in: a folder cannot be renamed over a non-empty one, so move the old one aside first.
-    if (await exists(target)) {
-      const old = `${target}.old-${randomSuffix()}`;
-      await Deno.rename(target, old);
-      await Deno.rename(tmp, target);
-      await Deno.remove(old, { recursive: true });
-    } else {
-      await Deno.rename(tmp, target);
+    if (options.optimizer !== undefined) await writeOptimizerFiles(data, options.optimizer);
+    await Deno.writeTextFile(`${data}/${MODEL_JSON}`, JSON.stringify(modelJson, null, 2) + "\n");
+    // 2. Publish it: `target` is a symbolic link to the data folder, and renaming a new link over
+    //    the old one is atomic, so at every instant `target` holds the old or the new checkpoint.
+    const link = `${target}.tmp-${randomSuffix()}`;
+    await Deno.symlink(basename(data), link);
+    try {
+      const before = await Deno.lstat(target).catch(() => null);
+      // A checkpoint folder from before links (a real folder) cannot be replaced by a rename:
+      // move it aside as a data folder first (readers fall back to it, tidyCheckpoint relinks).
+      if (before?.isDirectory) {
+        await Deno.rename(target, `${parent}/${dataFolderPrefix(name)}${randomSuffix()}`);
+      }
+      await Deno.rename(link, target);
+    } catch (error) {
+      await Deno.remove(link).catch(() => {});
+      throw error;
     }
   } catch (error) {
-    await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    if (!(await linkedDataFolder(target) === basename(data))) {
+      await Deno.remove(data, { recursive: true }).catch(() => {});
+    }
     throw error;
   }
+  // 3. The previous data folder is no longer linked: remove it (or the next save will).
+  await tidyCheckpoint(target);
   return { dir: target, weightBytes };
 }
 
@@ -257,7 +363,8 @@ async function writeOptimizerFiles(dir: string, state: OptimizerState): Promise<
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function readOptimizerState(dir: string): Promise<OptimizerState | null> {
+export async function readOptimizerState(name: string): Promise<OptimizerState | null> {
+  const dir = await checkpointFolder(name);
   const jsonPath = `${dir}/${OPTIMIZER_JSON}`;
   let text: string;
   try {
@@ -327,7 +434,8 @@ const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1 
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function readCheckpoint(dir: string): Promise<Checkpoint> {
+export async function readCheckpoint(name: string): Promise<Checkpoint> {
+  const dir = await checkpointFolder(name);
   const jsonPath = `${dir}/${MODEL_JSON}`;
   let parsed: ModelJson;
   try {

@@ -13,6 +13,7 @@ import { makeConfig, type TrainConfig } from "../core/config.ts";
 import type { DataSource } from "../data/mod.ts";
 import type { TestResult } from "../evaluate/evaluate.ts";
 import type { Model } from "../model/model.ts";
+import { tidyCheckpoint } from "../model/mod.ts";
 import {
   type EpochRecord,
   type FitData,
@@ -327,6 +328,22 @@ function createRecorder(
 }
 
 /**
+ * Repairs a run folder after a writer was killed: checkpoints relinked or tidied
+ * (`tidyCheckpoint`) and half-written temporary record files removed. Only the run's writer
+ * calls it (resuming), never a reader that may run beside a live writer.
+ */
+async function tidyRunFolder(dir: string): Promise<void> {
+  await tidyCheckpoint(`${dir}/${BEST_CHECKPOINT_FOLDER}`);
+  await tidyCheckpoint(`${dir}/${LAST_CHECKPOINT_FOLDER}`);
+  for await (const entry of Deno.readDir(dir)) {
+    const temporary = [RUN_RECORD_FILE, RUN_CONFIG_FILE].some((f) =>
+      entry.name.startsWith(`${f}.tmp-`)
+    );
+    if (temporary && entry.isFile) await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
+  }
+}
+
+/**
  * Starts the record of a new run: creates `<outDir>/<id>/` with `config.json` and a
  * `metrics.json` whose status is "running", and returns the recorder that keeps it up to date.
  *
@@ -457,6 +474,7 @@ export async function resumeRunRecord(
   options: ResumeRecorderOptions,
 ): Promise<RunRecorder> {
   const dir = await findRunDir(spec, options);
+  await tidyRunFolder(dir);
   const record = await readRunRecord(dir);
   const name = `Cannot resume run "${dir}"`;
   const epochs = options.epochs ?? record.config.epochs;

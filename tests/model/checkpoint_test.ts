@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withTempDir } from "../_util.ts";
+import { listDir, withTempDir } from "../_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { makeConfig } from "../../lib/core/config.ts";
@@ -26,12 +26,6 @@ const CONFIG = makeConfig({
   seed: 11,
   epochs: 7,
 });
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  return names.sort();
-}
 
 Deno.test("saveCheckpoint() writes model.json with a tfjs weightsManifest and weights.bin", async () => {
   await withTempDir(async (dir) => {

@@ -33,12 +33,7 @@ export const OFFICIAL_SOURCE: DataSource = {
 /** The backend a test run records. */
 export const BACKEND = { name: "cpu", device: "JavaScript", reason: "test" };
 
-/** The names in a folder, sorted. */
-export async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  return names.sort();
-}
+export { listDir } from "../_util.ts";
 
 /** A JSON file, parsed as an object. */
 export async function readJson(path: string): Promise<Record<string, unknown>> {

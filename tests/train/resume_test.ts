@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withTempDir } from "../_util.ts";
+import { listDir, removeCheckpoint, withTempDir } from "../_util.ts";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
@@ -55,12 +55,6 @@ const SOURCE: DataSource = {
 };
 
 const wasm = await initBackend("wasm");
-
-async function listDir(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
-  return names.sort();
-}
 
 function assertSameWeights(
   actual: Record<string, WeightValues>,
@@ -245,7 +239,7 @@ Deno.test("readResumeState() repairs a best checkpoint the process did not get t
     const first = await trainInterrupted(config, dir, [2, 1]);
     assert.equal(first.bestEpoch, 1);
     await t.step("the last epoch was the best, its best checkpoint is missing", async () => {
-      await Deno.remove(`${dir}/best`, { recursive: true });
+      await removeCheckpoint(`${dir}/best`);
       const resume = await readResumeState(`${dir}/last`, { bestCheckpointDir: `${dir}/best` });
       assert.equal(resume.rewriteBest, true);
       assertSameWeights(resume.bestWeights!, resume.weights, "best = last");
