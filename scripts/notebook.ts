@@ -27,6 +27,7 @@ import {
   configOverridesFromEnv,
   envName,
   flagName,
+  makeConfig,
   parseArgs,
   type TrainConfig,
 } from "../lib/core/config.ts";
@@ -177,6 +178,9 @@ async function main(args: string[]): Promise<number> {
     "--quiet": "bool",
     "--resume": "string",
   });
+  // The settings are checked here, before a kernel starts or out/ is touched: a bad CIFAR10_*
+  // value fails in a second, with the same message as its flag.
+  makeConfig({ ...configOverridesFromEnv(Deno.env.toObject()), ...overrides });
   const notebook = resolve(String(extra.notebook ?? DEFAULT_NOTEBOOK));
   const outputDir = resolve(String(extra.output ?? DEFAULT_OUTPUT_DIR));
   const jupyter = await findJupyter();

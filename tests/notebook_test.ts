@@ -574,3 +574,34 @@ Deno.test({
     assert.equal(data(cell(notebook, "visualise"), "image/png").length, 1);
   },
 });
+
+Deno.test("./run notebook with a bad CIFAR10_* value fails at once and leaves out/ alone", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${out}/cifar10_cnn.html`, "the previous good export");
+    const envs: Record<string, string>[] = [{ CIFAR10_EPOCHS: "abc" }, { CIFAR10_EPOCH: "1" }];
+    for (const env of envs) {
+      const started = performance.now();
+      const result = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          new URL("../scripts/notebook.ts", import.meta.url).pathname,
+          "--output",
+          out,
+        ],
+        env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(result.stderr);
+      assert.equal(result.success, false);
+      assert.match(stderr, new RegExp(Object.keys(env)[0]!));
+      assert.ok(performance.now() - started < 10_000, "checked before a kernel starts");
+      assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name), ["cifar10_cnn.html"]);
+      assert.equal(await Deno.readTextFile(`${out}/cifar10_cnn.html`), "the previous good export");
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

@@ -290,6 +290,78 @@ export function parseFieldText(key: keyof TrainConfig, text: string, source: str
   }
 }
 
+/** `CIFAR10_*` variables the tools read besides the config's own, and what each is for. */
+export const TOOL_VARIABLES: Readonly<Record<string, string>> = {
+  CIFAR10_RESUME: "the run the tutorial notebook continues",
+  CIFAR10_RUN: "the run your_images.ipynb predicts with",
+  CIFAR10_RUNS_DIR: "the runs folder compare_runs.ipynb reads",
+  CIFAR10_NATIVE: "0 turns the blas backend's native loops off",
+  CIFAR10_BLAS_LIB: "the OpenBLAS library the blas backend loads",
+  CIFAR10_JUPYTER: "the jupyter executable the notebook tools run",
+  CIFAR10_CHROMIUM: "the Chromium the browser tests drive",
+  CIFAR10_REAL_ARCHIVE: "the real CIFAR-10 archive the tests read",
+};
+
+/** Every `CIFAR10_*` variable the project reads: one per config field, plus `TOOL_VARIABLES`. */
+export function knownVariables(): string[] {
+  const fields = (Object.keys(CONFIG_FIELDS) as (keyof TrainConfig)[]).map((key) =>
+    key === "dataPath" ? "CIFAR10_DATA" : envName(key)
+  );
+  return [...fields, ...Object.keys(TOOL_VARIABLES)].sort();
+}
+
+/** Edit distance between two names (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length]!;
+}
+
+/**
+ * Refuses a `CIFAR10_*` variable the project does not read (a misspelling would otherwise be
+ * ignored without a word), suggesting the nearest known name.
+ *
+ * @param env The environment, e.g. `Deno.env.toObject()`.
+ * @throws {RangeError} Naming the variable, the nearest known one, and where the list is.
+ * @example
+ * ```ts
+ * import { checkEnvironment } from "./config.ts";
+ * checkEnvironment({ CIFAR10_EPOCHS: "2", HOME: "/root" });
+ * const error = (() => { try { checkEnvironment({ CIFAR10_EPOCH: "1" }); } catch (e) { return e; } })();
+ * if (!(error instanceof RangeError) || !error.message.includes("did you mean CIFAR10_EPOCHS?")) throw error;
+ * ```
+ */
+export function checkEnvironment(env: Record<string, string | undefined>): void {
+  const known = knownVariables();
+  const unknown = Object.keys(env).filter((name) =>
+    name.startsWith("CIFAR10_") && !known.includes(name)
+  )
+    .sort();
+  if (unknown.length === 0) return;
+  const name = unknown[0]!;
+  // A flag's short alias (`--lr`) is no variable name, but it is what people type.
+  const alias = FLAG_ALIASES[`--${name.slice("CIFAR10_".length).toLowerCase().replace(/_/g, "-")}`];
+  const nearest = alias !== undefined
+    ? (alias === "dataPath" ? "CIFAR10_DATA" : envName(alias))
+    : known.reduce((best, candidate) =>
+      editDistance(name, candidate) < editDistance(name, best) ? candidate : best
+    );
+  throw new RangeError(
+    `Cannot use environment variable ${name}: the project reads no such variable; did you mean ` +
+      `${nearest}? (unset it, or see the known ones: ${known.join(", ")})`,
+  );
+}
+
 /**
  * Reads overrides from `CIFAR10_*` environment variables (`CIFAR10_EPOCHS=2`, `CIFAR10_LEARNING_RATE`,
  * `CIFAR10_DATA` for `dataPath`).
@@ -298,6 +370,7 @@ export function parseFieldText(key: keyof TrainConfig, text: string, source: str
  * @returns The overrides found; pass them to `makeConfig`.
  */
 export function configOverridesFromEnv(env: Record<string, string>): Partial<TrainConfig> {
+  checkEnvironment(env);
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(CONFIG_FIELDS) as (keyof TrainConfig)[]) {
     const name = key === "dataPath" ? "CIFAR10_DATA" : envName(key);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  checkEnvironment,
   configOverridesFromEnv,
   DEFAULT_CONFIG,
   envName,
@@ -157,4 +158,34 @@ Deno.test("parseArgs() and CIFAR10_DATA resolve a relative data path against INI
     if (before === undefined) Deno.env.delete("INIT_CWD");
     else Deno.env.set("INIT_CWD", before);
   }
+});
+
+Deno.test("checkEnvironment() refuses an unknown CIFAR10_* variable and suggests the nearest", () => {
+  checkEnvironment({
+    CIFAR10_EPOCHS: "3",
+    CIFAR10_DATA: "x",
+    CIFAR10_RESUME: "latest",
+    PATH: "/bin",
+  });
+  for (
+    const [name, suggestion] of [
+      ["CIFAR10_EPOCH", "CIFAR10_EPOCHS"],
+      ["CIFAR10_LR", "CIFAR10_LEARNING_RATE"],
+      ["CIFAR10_BACKENDS", "CIFAR10_BACKEND"],
+    ]
+  ) {
+    assert.throws(
+      () => checkEnvironment({ [name!]: "1" }),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message.startsWith(`Cannot use environment variable ${name}: `) &&
+        e.message.includes(`did you mean ${suggestion}?`),
+    );
+  }
+  // Every consumer reads the environment through configOverridesFromEnv, which checks first.
+  assert.throws(() => configOverridesFromEnv({ CIFAR10_LR: "5" }), /CIFAR10_LR/);
+  assert.throws(
+    () => configOverridesFromEnv({ CIFAR10_EPOCHS: "abc" }),
+    /^RangeError: Cannot parse CIFAR10_EPOCHS: expected training epochs, found "abc"$/,
+  );
 });
