@@ -218,23 +218,53 @@ async function main(args: string[]): Promise<number> {
     `[notebook] executing ${relative(Deno.cwd(), notebook)} with the Deno kernel` +
       (settings.length > 0 ? ` (${settings.join(" ")})` : " (the parameters cell as written)"),
   );
-  const result = await executeNotebook(notebook, executed, {
-    cwd: resolve(notebook, ".."),
-    env,
-    python: jupyter.python,
-    kernelName: kernel.kernelName,
-    echo: extra.quiet !== true,
-  });
-  await exportHtml(executed, htmlFile, { jupyter: jupyter.jupyter, env });
+  // The run writes beside the outputs under temporary names; out/ changes only when it succeeded,
+  // so a failed run never replaces the previous good notebook and HTML.
+  const suffix = crypto.randomUUID().slice(0, 8);
+  const running = join(outputDir, `${name}.running-${suffix}.ipynb`);
+  const runningHtml = join(outputDir, `${name}.running-${suffix}.html`);
+  let result;
+  try {
+    result = await executeNotebook(notebook, running, {
+      cwd: resolve(notebook, ".."),
+      env,
+      python: jupyter.python,
+      kernelName: kernel.kernelName,
+      echo: extra.quiet !== true,
+    });
+  } catch (error) {
+    await Deno.remove(running).catch(() => {});
+    throw error;
+  }
   const minutes = (result.seconds / 60).toFixed(1);
   if (!result.ok) {
     const e = result.error!;
+    const failed = join(outputDir, `${name}.failed.ipynb`);
+    const failedHtml = join(outputDir, `${name}.failed.html`);
+    await Deno.rename(running, failed);
+    await exportHtml(failed, failedHtml, { jupyter: jupyter.jupyter, env });
     console.error(
       `[notebook] FAILED after ${minutes} min: cell ${e.cellIndex} raised ${e.ename}: ${e.evalue}`,
     );
-    console.error(`[notebook] the executed notebook (with the error) is in ${executed}`);
-    console.log(htmlFile);
+    console.error(
+      `[notebook] the failed notebook (with the error) is in ${failed}; ${executed} and ` +
+        `${htmlFile} are left as they were`,
+    );
+    console.log(failedHtml);
     return 1;
+  }
+  try {
+    await exportHtml(running, runningHtml, { jupyter: jupyter.jupyter, env });
+    await Deno.rename(running, executed);
+    await Deno.rename(runningHtml, htmlFile);
+  } catch (error) {
+    await Deno.remove(running).catch(() => {});
+    await Deno.remove(runningHtml).catch(() => {});
+    throw error;
+  }
+  // A success supersedes an earlier failure's files.
+  for (const stale of [`${name}.failed.ipynb`, `${name}.failed.html`]) {
+    await Deno.remove(join(outputDir, stale)).catch(() => {});
   }
   console.error(`[notebook] done in ${minutes} min; executed notebook: ${executed}`);
   console.error(`[notebook] HTML:`);

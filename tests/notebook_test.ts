@@ -605,3 +605,77 @@ Deno.test("./run notebook with a bad CIFAR10_* value fails at once and leaves ou
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test({
+  name:
+    "deno task notebook replaces out/ only after a successful run; a failed run says where it is",
+  ignore: noJupyter,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cifar10-notebook-atomic-" });
+    try {
+      const out = join(dir, "out");
+      await Deno.mkdir(out);
+      await Deno.writeTextFile(join(out, "tiny.ipynb"), "the previous good notebook");
+      await Deno.writeTextFile(join(out, "tiny.html"), "the previous good export");
+      const write = (source: string) =>
+        Deno.writeTextFile(
+          join(dir, "tiny.ipynb"),
+          JSON.stringify({
+            nbformat: 4,
+            nbformat_minor: 5,
+            metadata: {},
+            cells: [{
+              id: "only",
+              cell_type: "code",
+              source,
+              execution_count: null,
+              outputs: [],
+              metadata: {},
+            }],
+          }),
+        );
+      const runCli = async () => {
+        const output = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            new URL("../scripts/notebook.ts", import.meta.url).pathname,
+            "--notebook",
+            join(dir, "tiny.ipynb"),
+            "--output",
+            out,
+            "--quiet",
+          ],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        return { ok: output.success, stderr: new TextDecoder().decode(output.stderr) };
+      };
+      await write('throw new RangeError("injected failure");');
+      const failed = await runCli();
+      assert.equal(failed.ok, false);
+      assert.match(
+        failed.stderr,
+        /the failed notebook \(with the error\) is in .*tiny\.failed\.ipynb/,
+      );
+      assert.equal(await Deno.readTextFile(join(out, "tiny.ipynb")), "the previous good notebook");
+      assert.equal(await Deno.readTextFile(join(out, "tiny.html")), "the previous good export");
+      assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name).sort(), [
+        "tiny.failed.html",
+        "tiny.failed.ipynb",
+        "tiny.html",
+        "tiny.ipynb",
+      ]);
+      await write('console.log("fine");');
+      const succeeded = await runCli();
+      assert.equal(succeeded.ok, true, succeeded.stderr);
+      assert.match(await Deno.readTextFile(join(out, "tiny.ipynb")), /fine/);
+      assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name).sort(), [
+        "tiny.html",
+        "tiny.ipynb",
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
