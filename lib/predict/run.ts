@@ -5,12 +5,13 @@
  * @module
  */
 import { dirname } from "node:path";
-import { escapeHtml, isFile, readJsonObjectOrNull } from "../core/mod.ts";
-import { CIFAR10_CLASSES } from "../data/mod.ts";
+import { escapeHtml, isFile } from "../core/mod.ts";
+import { CIFAR10_CLASSES, SYNTHETIC_CLASSES } from "../data/mod.ts";
 import { type Checkpoint, loadModel, type Model } from "../model/mod.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
   findRunDir,
+  readRunRecord,
   RUN_CONFIG_FILE,
   RUN_RECORD_FILE,
 } from "../runs/mod.ts";
@@ -153,28 +154,30 @@ export async function loadRun(
   options: RunOptions = {},
 ): Promise<LoadedRun> {
   const location = await resolveRun(spec, options);
-  // metrics.json only adds facts for display; a missing or half-written one is no reason to fail.
-  const metrics = location.runDir === null
+  // The record only adds facts for display; a missing or unreadable one is no reason to fail.
+  // It is read as every reader reads it: a run whose writer died shows as interrupted, not running.
+  const record = location.runDir === null
     ? null
-    : await readJsonObjectOrNull(`${location.runDir}/${RUN_RECORD_FILE}`);
+    : await readRunRecord(location.runDir).catch(() => null);
   const { model, checkpoint } = await loadModel(location.checkpointDir);
-  const data = (metrics?.data ?? {}) as Record<string, unknown>;
-  const test = (metrics?.test ?? {}) as Record<string, unknown>;
-  const names = data.classNames;
-  const classNames = Array.isArray(names) && names.length > 0 &&
-      names.every((n) => typeof n === "string")
-    ? names as string[]
+  const synthetic = checkpoint.config.synthetic || record?.data.synthetic === true;
+  // Class names from the run itself: its record, else what its config says it trained on.
+  const recorded = record?.data.classNames ?? [];
+  const classNames = recorded.length > 0
+    ? [...recorded]
+    : synthetic
+    ? [...SYNTHETIC_CLASSES]
     : [...CIFAR10_CLASSES];
   return {
     ...location,
     model,
     checkpoint,
     classNames,
-    synthetic: checkpoint.config.synthetic || data.synthetic === true,
+    synthetic,
     epoch: numberOrNull(checkpoint.metadata.epoch),
     validLoss: numberOrNull(checkpoint.metadata.validLoss),
-    testAccuracy: numberOrNull(test.accuracy),
-    status: typeof metrics?.status === "string" ? metrics.status : null,
+    testAccuracy: numberOrNull(record?.test?.accuracy),
+    status: record?.status ?? null,
   };
 }
 

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { withTempDir } from "../_util.ts";
-import { CIFAR10_CLASSES } from "../../lib/data/mod.ts";
+import { CIFAR10_CLASSES, SYNTHETIC_CLASSES } from "../../lib/data/mod.ts";
 import { buildModel, saveCheckpoint } from "../../lib/model/mod.ts";
 import { describeRun, loadRun, resolveRun } from "../../lib/predict/run.ts";
 import { CONFIG, saveRun, writeRunRecord } from "./_fixtures.ts";
@@ -119,6 +119,46 @@ Deno.test("loadRun() loads the model with the run's class names and facts", asyn
         `Model: ${runDir}/best-model (epoch 4, validation loss 1.5000, test accuracy 43.2%) — ` +
           "trained on SYNTHETIC data, not CIFAR-10: its answers say nothing about real images",
       );
+    } finally {
+      run.model.dispose();
+    }
+  });
+});
+
+Deno.test("loadRun() reads the record as every reader does: a dead writer's run is not 'still running'", async () => {
+  await withTempDir(async (dir) => {
+    // A record left "running" by a process that is gone (pid 1 with another start time).
+    const runDir = await saveRun(`${dir}/runs`, "dead", {
+      metrics: {
+        status: "running",
+        process: {
+          pid: 2 ** 22 + 17,
+          host: Deno.hostname(),
+          startTicks: 1,
+          startedAt: new Date().toISOString(),
+        },
+        updatedAt: new Date().toISOString(),
+      },
+    });
+    const run = await loadRun(runDir);
+    try {
+      assert.equal(run.status, "interrupted");
+      assert.ok(!describeRun(run).includes("still running"), describeRun(run));
+    } finally {
+      run.model.dispose();
+    }
+  });
+});
+
+Deno.test("loadRun() names a synthetic model's classes from its own config, without metrics.json", async () => {
+  await withTempDir(async (dir) => {
+    const runDir = await saveRun(`${dir}/runs`, "synthetic", { synthetic: true });
+    await Deno.remove(`${runDir}/metrics.json`);
+    const run = await loadRun(runDir);
+    try {
+      assert.equal(run.synthetic, true);
+      assert.deepEqual(run.classNames, [...SYNTHETIC_CLASSES]);
+      assert.notDeepEqual(run.classNames, [...CIFAR10_CLASSES]);
     } finally {
       run.model.dispose();
     }
