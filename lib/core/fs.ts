@@ -102,8 +102,32 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     await Deno.rename(tmp, path);
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
-    throw error;
+    throw withPath(error, `Cannot write ${path}`);
   }
+}
+
+/**
+ * Prefixes a file-system error's message with what was being done to which file, keeping the
+ * error itself (its class, e.g. `Deno.errors.NotFound`, and stack): "No space left on device (os
+ * error 28)" alone names neither.
+ *
+ * @param error The error caught.
+ * @param action What failed, naming the path: `Cannot save checkpoint to runs/x/best-model`.
+ * @returns The same error, its message now `<action>: <message>` (once, however often wrapped).
+ * @example
+ * ```ts
+ * import { withPath } from "./fs.ts";
+ * const error = withPath(new Deno.errors.NotFound("No such file"), "Cannot write /x/y.json");
+ * if (!(error instanceof Deno.errors.NotFound) || error.message !== "Cannot write /x/y.json: No such file") {
+ *   throw error;
+ * }
+ * ```
+ */
+export function withPath(error: unknown, action: string): unknown {
+  if (error instanceof Error && !error.message.startsWith("Cannot ")) {
+    error.message = `${action}: ${error.message}`;
+  }
+  return error;
 }
 
 /**

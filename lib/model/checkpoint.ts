@@ -14,7 +14,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { basename, dirname } from "node:path";
 import { makeConfig, type TrainConfig } from "../core/config.ts";
-import { exists } from "../core/fs.ts";
+import { exists, withPath } from "../core/fs.ts";
 import { buildModel, type LayerSpec, type Model, setWeights, type WeightValues } from "./model.ts";
 
 /** File name of the model description inside a checkpoint folder. */
@@ -286,7 +286,7 @@ export async function saveCheckpoint(
     if (!(await linkedDataFolder(target) === basename(data))) {
       await Deno.remove(data, { recursive: true }).catch(() => {});
     }
-    throw error;
+    throw withPath(error, `Cannot save checkpoint to ${target}`);
   }
   // 3. The previous data folder is no longer linked: remove it (or the next save will).
   await tidyCheckpoint(target);

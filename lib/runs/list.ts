@@ -5,9 +5,12 @@
  */
 import { exists, statOrNull } from "../core/fs.ts";
 import {
+  BEST_CHECKPOINT_FOLDER,
   type CheckpointFolder,
+  LAST_CHECKPOINT_FOLDER,
   type ReadRunOptions,
   readRunRecord,
+  RUN_CONFIG_FILE,
   RUN_RECORD_FILE,
   type RunRecord,
 } from "./record.ts";
@@ -77,8 +80,16 @@ export async function listRuns(outDir: string, options: ListRunsOptions = {}): P
     try {
       runs.push({ dir, record: await readRunRecord(dir, options) });
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) continue;
-      options.onSkip?.(dir, (error as Error).message);
+      if (!(error instanceof Deno.errors.NotFound)) {
+        options.onSkip?.(dir, (error as Error).message);
+      } else if (await looksLikeRun(dir)) {
+        // A run's other files without its record: say so rather than leave it out unseen.
+        options.onSkip?.(
+          dir,
+          `it holds ${RUN_CONFIG_FILE} or a checkpoint but no ${RUN_RECORD_FILE}, so it cannot be ` +
+            `listed (its model still loads by path: deno task predict --run ${dir})`,
+        );
+      }
     }
   }
   return runs.sort((a, b) =>
@@ -134,4 +145,12 @@ export async function findRunDir(
     );
   }
   return dir;
+}
+
+/** Whether a folder without a record still holds a run's files (its config or a checkpoint). */
+async function looksLikeRun(dir: string): Promise<boolean> {
+  for (const name of [RUN_CONFIG_FILE, BEST_CHECKPOINT_FOLDER, LAST_CHECKPOINT_FOLDER]) {
+    if (await exists(`${dir}/${name}`)) return true;
+  }
+  return false;
 }

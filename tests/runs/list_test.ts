@@ -93,3 +93,18 @@ Deno.test('findRunDir("latest", { checkpoint }) names the folder and the checkpo
     );
   });
 });
+
+Deno.test("listRuns() reports a folder with a run's files but no record instead of leaving it out unseen", async () => {
+  await withTempDir(async (outDir) => {
+    await Deno.mkdir(`${outDir}/copied/best-model`, { recursive: true });
+    await Deno.writeTextFile(`${outDir}/copied/config.json`, "{}");
+    await Deno.mkdir(`${outDir}/notes`);
+    const skipped: string[] = [];
+    const runs = await listRuns(outDir, {
+      onSkip: (dir, reason) => skipped.push(`${dir}: ${reason}`),
+    });
+    assert.deepEqual(runs, []);
+    assert.equal(skipped.length, 1, "an unrelated folder is not reported");
+    assert.match(skipped[0]!, /copied: it holds config\.json or a checkpoint but no metrics\.json/);
+  });
+});
