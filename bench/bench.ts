@@ -20,6 +20,7 @@
  * ```
  * @module
  */
+import { describeMachine, median } from "./stats.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
 import { parseArgs } from "../lib/core/config.ts";
 
@@ -264,26 +265,7 @@ export function parseBenchOutput(stdout: string, side: Side): BenchResult {
   return r;
 }
 
-/**
- * The median of some numbers (the mean of the middle two for an even count).
- *
- * @param values At least one number.
- * @returns The median.
- * @throws {RangeError} When `values` is empty.
- * @example
- * ```ts
- * import { median } from "./bench.ts";
- * if (median([3, 1, 2]) !== 2 || median([4, 1, 3, 2]) !== 2.5) throw new Error("wrong median");
- * ```
- */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) {
-    throw new RangeError("Cannot take the median: expected numbers, found none");
-  }
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
+export { median } from "./stats.ts";
 
 /** One row of the comparison. */
 export interface MetricRow {
@@ -630,17 +612,6 @@ export async function runSide(command: string[], side: Side): Promise<BenchResul
   return parseBenchOutput(stdout, side);
 }
 
-function machineDescription(): string {
-  let cpu = "unknown CPU";
-  try {
-    const info = Deno.readTextFileSync("/proc/cpuinfo");
-    cpu = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? cpu;
-  } catch {
-    // Not Linux: keep "unknown CPU".
-  }
-  return `${cpu}, ${navigator.hardwareConcurrency} logical cores, ${Deno.build.os}`;
-}
-
 const EXTRA_FLAGS = {
   "--rounds": "string",
   "--sides": "string",
@@ -835,7 +806,7 @@ export async function runBenchmark(
       ? "synthetic (random pixels, CIFAR-10 layout; NOT CIFAR-10)"
       : `CIFAR-10 from ${options.dataPath}`,
     rounds: options.rounds,
-    machine: machineDescription(),
+    machine: describeMachine(),
     date: new Date().toISOString().slice(0, 10),
   };
   console.log(`Data: ${run.data}`);

@@ -16,6 +16,7 @@
  * ```
  * @module
  */
+import { median } from "./stats.ts";
 import { parseArgs } from "node:util";
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
@@ -348,12 +349,6 @@ function stepGemmShapes(batch: number): GemmShape[] {
     });
   }
   return shapes;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** A fixed batch of normalised-looking images and labels (synthetic: this measures speed only). */

@@ -14,6 +14,7 @@
  * ```
  * @module
  */
+import { median } from "./stats.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import {
   applyAugmentations,
@@ -63,12 +64,6 @@ export interface EpochProfile {
   /** Median of `trainEpoch` on one batch, run right after each profiled batch (paired). */
   pairedTrainEpochBatchMs: number;
   loadAverage: number[] | null;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function loadAverage(): number[] | null {

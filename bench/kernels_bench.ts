@@ -14,6 +14,7 @@
  * warm-up run.
  * @module
  */
+import { median } from "./stats.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { parseArgs } from "../lib/core/config.ts";
 import { initBackend, registerTrainingKernels } from "../lib/engine/backend.ts";
@@ -48,12 +49,6 @@ function relu(t: tf.Tensor): tf.Tensor {
   const out = tf.relu(t);
   t.dispose();
   return out;
-}
-
-function median(samples: number[]): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function timeCase(c: Case, repeats: number): number {

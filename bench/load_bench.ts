@@ -8,14 +8,9 @@
  * @module
  */
 
+import { median } from "./stats.ts";
 import { parseArgs } from "../lib/core/config.ts";
 import { loadCifar10 } from "../lib/data/load.ts";
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 if (import.meta.main) {
   try {

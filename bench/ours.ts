@@ -15,6 +15,7 @@
  * ```
  * @module
  */
+import { median } from "./stats.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import type { BenchResult, Throughput } from "./bench.ts";
 import { batchToTensor } from "../lib/augment/augment.ts";
@@ -122,14 +123,8 @@ export async function readFirstRecords(
   return { set: { images, labels, count }, synthetic };
 }
 
-function medianOf(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
-
 function entry(batchSize: number, images: number, samples: number[]): Throughput {
-  return { batchSize, images, imagesPerSecond: medianOf(samples), samples };
+  return { batchSize, images, imagesPerSecond: median(samples), samples };
 }
 
 /** What {@link runOursBench} needs to know about the selected backend. */

@@ -15,6 +15,7 @@
  */
 import { join, resolve } from "node:path";
 import { type BenchResult, runSide, writeSyntheticData } from "./bench.ts";
+import { describeMachine, median } from "./stats.ts";
 import { parseFlags } from "../lib/core/flags.ts";
 
 /** One measure of one side: its samples over all rounds. */
@@ -25,23 +26,6 @@ export interface RevisionSamples {
   baseline: number[];
   /** Every sample of the working tree. */
   current: number[];
-}
-
-/**
- * The median of some numbers.
- *
- * @param values The numbers (at least one).
- * @returns Their median (the mean of the middle two for an even count).
- * @example
- * ```ts
- * import { median } from "./revisions.ts";
- * if (median([3, 1, 2]) !== 2 || median([4, 1, 2, 3]) !== 2.5) throw new Error();
- * ```
- */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /**
@@ -148,18 +132,8 @@ async function main(args: string[]): Promise<void> {
         );
       }
     }
-    const cpu = /model name\s*:\s*(.+)/.exec(
-      await Deno.readTextFile("/proc/cpuinfo").catch(() => ""),
-    )
-      ?.[1] ?? "unknown CPU";
-    const flagsText = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
-    const isa = /\bavx512f\b/.test(flagsText)
-      ? "AVX-512"
-      : /\bavx2\b/.test(flagsText)
-      ? "AVX2"
-      : "no AVX2";
     console.log(
-      `Machine: ${cpu}, ${isa}, ${navigator.hardwareConcurrency} logical cores. Data: ${data}. ` +
+      `Machine: ${describeMachine()}. Data: ${data}. ` +
         `${rounds} alternating round(s); medians of all samples.`,
     );
     console.log(`baseline: ${commit}; current: ${head}${dirty ? " + uncommitted changes" : ""}`);
