@@ -12,6 +12,7 @@
  * @module
  */
 
+import { isFile } from "../lib/core/fs.ts";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -62,20 +63,10 @@ export function kernelSpecText(denoPath: string): string {
   }, "language": "typescript"}`;
 }
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
 /** The Deno the kernel should run: the project's own (`.tools/`), else the one running now. */
 async function projectDeno(projectRoot: string): Promise<string> {
   const local = join(projectRoot, ".tools", "node_modules", ".bin", "deno");
-  return (await exists(local)) ? local : Deno.execPath();
+  return (await isFile(local)) ? local : Deno.execPath();
 }
 
 /**

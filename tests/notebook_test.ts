@@ -3,6 +3,7 @@
  * settings (synthetic data; the real CIFAR-10 copy when present), checking that every section shows
  * what it must and that a failing cell fails the run.
  */
+import { isFile } from "../lib/core/fs.ts";
 import assert from "node:assert/strict";
 import { REAL_ARCHIVE } from "./_real_data.ts";
 import { join, relative } from "node:path";
@@ -75,10 +76,6 @@ function pngSize(base64: string): { width: number; height: number } {
   assert.deepEqual([...bytes.subarray(1, 4)], [0x50, 0x4e, 0x47], "not a PNG");
   const view = new DataView(bytes.buffer);
   return { width: view.getUint32(16), height: view.getUint32(20) };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 const jupyter = await findJupyter();
@@ -542,7 +539,7 @@ Deno.test({
   },
 });
 
-const realCopy = await exists(REAL_ARCHIVE);
+const realCopy = await isFile(REAL_ARCHIVE);
 
 Deno.test({
   name: "the notebook runs headless on the real CIFAR-10 copy (tiny limit)",

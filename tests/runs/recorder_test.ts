@@ -4,12 +4,11 @@ import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
 import { readCheckpoint, readOptimizerState } from "../../lib/model/checkpoint.ts";
-import { makeConfig, type TrainConfig } from "../../lib/core/config.ts";
+import { makeConfig } from "../../lib/core/config.ts";
 import { CIFAR10_CLASSES } from "../../lib/data/format.ts";
 import { splitTrainValid } from "../../lib/data/split.ts";
 import type { TestResult } from "../../lib/evaluate/evaluate.ts";
 import { buildModel, getWeights, type Model, setWeights } from "../../lib/model/model.ts";
-import { generateSyntheticImages } from "../../lib/data/synthetic.ts";
 import type { EpochRecord } from "../../lib/train/session.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
@@ -20,21 +19,12 @@ import {
 } from "../../lib/runs/record.ts";
 import { startRunRecord } from "../../lib/runs/recorder.ts";
 import { BACKEND, listDir, OFFICIAL_SOURCE, readJson, SYNTHETIC_SOURCE } from "./_fixtures.ts";
+import { SET, TINY } from "../train/_fixtures.ts";
 
 // The cpu backend with the backend module's faster convolution gradients.
 await initBackend("cpu");
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const TINY: TrainConfig = makeConfig({
-  convChannels: [2],
-  poolEvery: 1,
-  hiddenUnits: 8,
-  batchSize: 10,
-  epochs: 2,
-  learningRate: 0.01,
-  rotationDegrees: 10,
-});
-const SET = generateSyntheticImages(60, { seed: 7 });
 const SPLIT = splitTrainValid(SET.count, 0.2, TINY.seed);
 
 function testResult(classCorrect: number[], classTotal: number[]): TestResult {

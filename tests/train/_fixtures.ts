@@ -19,6 +19,20 @@ export const TINY: TrainConfig = makeConfig({
 });
 /** 60 synthetic images. */
 export const SET = generateSyntheticImages(60, { seed: 7 });
+/**
+ * The network and data of the resume tests: big enough that a restored state must reproduce a run
+ * bit for bit (after 20 steps, β₂ᵗ recomputed with pow differs from the running product).
+ */
+export const BASE: TrainConfig = makeConfig({
+  convChannels: [4, 8],
+  hiddenUnits: 16,
+  batchSize: 8,
+  epochs: 3,
+  learningRate: 0.003,
+  seed: 5,
+});
+/** 200 synthetic images for `BASE`. */
+export const BASE_SET = generateSyntheticImages(200, { seed: 3 });
 /** Every index of `SET`. */
 export const ALL = Int32Array.from({ length: SET.count }, (_, i) => i);
 

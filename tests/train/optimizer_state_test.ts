@@ -1,25 +1,16 @@
 import assert from "node:assert/strict";
 import { initBackend } from "../../lib/engine/backend.ts";
-import { makeConfig, type TrainConfig } from "../../lib/core/config.ts";
+import { makeConfig } from "../../lib/core/config.ts";
 import { splitTrainValid } from "../../lib/data/split.ts";
 import { buildModel } from "../../lib/model/model.ts";
-import { generateSyntheticImages } from "../../lib/data/synthetic.ts";
 import { fit } from "../../lib/train/fit.ts";
 import { createOptimizer } from "../../lib/train/optimizers.ts";
 import { getOptimizerState, setOptimizerState } from "../../lib/train/optimizer_state.ts";
+import { BASE, BASE_SET } from "./_fixtures.ts";
 
 // The network and data of resume_test.ts (whose resumes check that a restored state reproduces a
 // run); here the state's names, shapes and checks.
-const BASE: TrainConfig = makeConfig({
-  convChannels: [4, 8],
-  hiddenUnits: 16,
-  batchSize: 8,
-  epochs: 3,
-  learningRate: 0.003,
-  seed: 5,
-});
-const SET = generateSyntheticImages(200, { seed: 3 });
-const DATA = { set: SET, ...splitTrainValid(SET.count, 0.2, BASE.seed) };
+const DATA = { set: BASE_SET, ...splitTrainValid(BASE_SET.count, 0.2, BASE.seed) };
 
 await initBackend("wasm");
 

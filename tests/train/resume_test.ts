@@ -10,13 +10,13 @@ import {
   saveCheckpoint,
 } from "../../lib/model/checkpoint.ts";
 import { makeConfig, type OptimizerName, type TrainConfig } from "../../lib/core/config.ts";
-import { type DataSource } from "../../lib/data/format.ts";
 import { splitTrainValid } from "../../lib/data/split.ts";
 import { buildModel, getWeights, type Model, type WeightValues } from "../../lib/model/model.ts";
-import { generateSyntheticImages } from "../../lib/data/synthetic.ts";
 import { type EpochRecord, type FitResult } from "../../lib/train/session.ts";
 import { fit } from "../../lib/train/fit.ts";
 import { readResumeState } from "../../lib/train/resume.ts";
+import { BASE, BASE_SET } from "./_fixtures.ts";
+import { SYNTHETIC_SOURCE } from "../runs/_fixtures.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
   LAST_CHECKPOINT_FOLDER,
@@ -34,25 +34,10 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 // A small network and synthetic set. 160 training images in batches of 8 make 20 Adam steps an
 // epoch: after 20 steps, β₂ᵗ recomputed with pow (as tfjs's own Adam.setWeights does) differs in
 // its last bit from the running float32 product training uses, which a resume must reproduce.
-const BASE: TrainConfig = makeConfig({
-  convChannels: [4, 8],
-  hiddenUnits: 16,
-  batchSize: 8,
-  epochs: 3,
-  learningRate: 0.003,
-  seed: 5,
-});
-const SET = generateSyntheticImages(200, { seed: 3 });
+const SET = BASE_SET;
 const SPLIT = splitTrainValid(SET.count, 0.2, BASE.seed);
 const DATA = { set: SET, ...SPLIT };
-const SOURCE: DataSource = {
-  kind: "synthetic",
-  path: "memory",
-  checksum: "unchecked",
-  md5: null,
-  synthetic: true,
-  description: "Synthetic shapes data set (NOT CIFAR-10)",
-};
+const SOURCE = SYNTHETIC_SOURCE;
 
 const wasm = await initBackend("wasm");
 
