@@ -4,11 +4,9 @@
  * @module
  */
 import type { TrainConfig } from "../core/config.ts";
-import type { ImageSet } from "../data/mod.ts";
-import { countLabels, type DataSplit } from "../data/mod.ts";
+import { batchCount, countLabels, type DataSplit, type ImageSet } from "../data/mod.ts";
 import type { TestResult } from "../evaluate/mod.ts";
 import { classAccuracies } from "../plots/mod.ts";
-import { batchCount } from "../data/mod.ts";
 import { batchesPerEpoch } from "../train/mod.ts";
 import type { Displayable } from "../core/html.ts";
 import { table } from "./table.ts";

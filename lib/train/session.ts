@@ -232,8 +232,8 @@ export async function startTraining(
   let stopReason: StopReason = "completed";
   let message: string | null = null;
   let closed = false;
-  // Wall-clock start of each epoch, for its record (training + validation + saving).
-  const started = new Map<number, number>();
+  // Wall-clock start of the epoch in progress, for its record (training + validation + saving).
+  let epochStarted = performance.now();
 
   const close = () => {
     if (!closed && ownsOptimizer) optimizer.dispose();
@@ -300,7 +300,7 @@ export async function startTraining(
       }
     },
     async trainEpoch(epoch) {
-      started.set(epoch, performance.now());
+      epochStarted = performance.now();
       return await trainEpoch(model, train, { ...phaseOptions(epoch), optimizer });
     },
     async validate(epoch, trained) {
@@ -360,12 +360,11 @@ export async function startTraining(
         validAccuracy: validated?.accuracy ?? null,
         trainImages: trained.images,
         validImages: validated?.images ?? 0,
-        seconds: (performance.now() - (started.get(epoch) ?? performance.now())) / 1000,
+        seconds: (performance.now() - epochStarted) / 1000,
         trainImagesPerSecond: trained.imagesPerSecond,
         saved,
         bestValidLoss,
       };
-      started.delete(epoch);
       history.push(record);
       await options.onEpoch?.(record);
       if (saved) {
