@@ -296,6 +296,8 @@ export const TOOL_VARIABLES: Readonly<Record<string, string>> = {
   CIFAR10_RUN: "the run your_images.ipynb predicts with",
   CIFAR10_RUNS_DIR: "the runs folder compare_runs.ipynb reads",
   CIFAR10_NATIVE: "0 turns the blas backend's native loops off",
+  CIFAR10_NATIVE_ISA:
+    "the instruction set the native loops are built for (auto, avx512, avx2, portable)",
   CIFAR10_BLAS_LIB: "the OpenBLAS library the blas backend loads",
   CIFAR10_JUPYTER: "the jupyter executable the notebook tools run",
   CIFAR10_CHROMIUM: "the Chromium the browser tests drive",

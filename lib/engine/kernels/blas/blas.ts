@@ -126,7 +126,7 @@ function describe(library: BlasLibrary, name: string): string {
   const loops = native
     ? `; element-wise loops${
       productsByName.get(name) ? ", convolutions and batch-sized products" : ""
-    } native (${native.threads()} threads)`
+    } native (${native.isa ?? "prebuilt"} build, ${native.threads()} threads)`
     : native === null && nativeReason !== ""
     ? `; element-wise loops in JS (native kernels: ${nativeReason})`
     : "; element-wise loops in JS";

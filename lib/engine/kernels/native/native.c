@@ -24,7 +24,7 @@
 #define PARALLEL_MIN 32768
 
 /* Version of this interface; the TS side refuses a library that reports another one. */
-int32_t cifar_native_version(void) { return 2; }
+int32_t cifar_native_version(void) { return 3; }
 
 /* Threads an OpenMP region uses (1 without OpenMP). */
 int32_t cifar_native_threads(void) {
@@ -336,9 +336,22 @@ void cifar_adam(float *values, const float *grad, float *m, float *v, int64_t n,
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
 
+/*
+ * Tiles sized to the ISA's vector registers (build.ts builds one library per ISA). A tile of R
+ * rows × NV vectors holds R·NV accumulators, NV vectors of the other operand and one broadcast
+ * value in registers, and loads R + NV values per R·NV fused multiply-adds:
+ *   AVX-512 (32 registers of 16 lanes): 6 × 4 vectors, 24 + 4 + 1 = 29 registers, 0.42 loads/FMA;
+ *   AVX2 and SSE (16 registers of 8 or 4 lanes): 6 × 2 vectors, 12 + 2 + 1 = 15 registers, 0.67
+ *   loads/FMA. The AVX-512 shape on 16 registers (3 × 4: 12 + 4 + 1 = 17) spills one register
+ *   in its inner loop; 6 × 2 does not.
+ * CV_NV_MAX may be set with -D to compare shapes (bench:blas --products).
+ */
 #if defined(__AVX512F__)
 #define CV_LANES 16
 #define CV_ACC 24 /* accumulator vectors of a tile (of 32 registers) */
+#ifndef CV_NV_MAX
+#define CV_NV_MAX 4
+#endif
 #elif defined(__AVX__)
 #define CV_LANES 8
 #define CV_ACC 12 /* of 16 registers */
@@ -346,16 +359,25 @@ void cifar_adam(float *values, const float *grad, float *m, float *v, int64_t n,
 #define CV_LANES 4
 #define CV_ACC 12
 #endif
+#ifndef CV_NV_MAX
+#define CV_NV_MAX 2
+#endif
+
+/* Which tile shapes this build uses, for the TS side to report: lanes, accumulators, vectors. */
+int32_t cifar_native_tile(int32_t what) {
+  return what == 0 ? CV_LANES : what == 1 ? CV_ACC : CV_NV_MAX;
+}
 /* aligned(4): loads and stores of this type may be unaligned. */
 typedef float cvec __attribute__((vector_size(CV_LANES * sizeof(float)), aligned(4), may_alias));
 
 /* Lanes of the vectors the direct convolutions use; output channels must be a multiple. */
 int32_t cifar_conv_lanes(void) { return CV_LANES; }
 
-/* Vectors of output channels per tile: 4, 2 or 1, whichever divides the channel vectors. */
+/* Vectors of output channels per tile: 4, 2 or 1 (at most CV_NV_MAX), whichever divides the
+ * channel vectors. */
 static int64_t tile_vectors(int64_t channels) {
   const int64_t vectors = channels / CV_LANES;
-  return vectors % 4 == 0 ? 4 : vectors % 2 == 0 ? 2 : 1;
+  return CV_NV_MAX >= 4 && vectors % 4 == 0 ? 4 : vectors % 2 == 0 ? 2 : 1;
 }
 
 /* This thread's number and its team's size, inside a parallel region (0 and 1 without OpenMP). */
@@ -598,12 +620,16 @@ GEMM_TILE(gemm_tile1, cvec1, 1)
     switch (rows) { CASES(FN, NVV) default: break; } \
   }
 #if CV_ACC == 24
+#if CV_NV_MAX >= 4
 GEMM_ROWS_FN(gemm_rows4, gemm_tile, 4, 6, GEMM_CASES_6)
+#endif
 GEMM_ROWS_FN(gemm_rows2, gemm_tile, 2, 12, GEMM_CASES_12)
 GEMM_ROWS_FN(gemm_rows1, gemm_tile, 1, 24, GEMM_CASES_24)
 GEMM_ROWS_FN(gemm_rows_4lanes, gemm_tile4, 1, 24, GEMM_CASES_24)
 #else
+#if CV_NV_MAX >= 4
 GEMM_ROWS_FN(gemm_rows4, gemm_tile, 4, 3, GEMM_CASES_6)
+#endif
 GEMM_ROWS_FN(gemm_rows2, gemm_tile, 2, 6, GEMM_CASES_6)
 GEMM_ROWS_FN(gemm_rows1, gemm_tile, 1, 12, GEMM_CASES_12)
 GEMM_ROWS_FN(gemm_rows_4lanes, gemm_tile4, 1, 12, GEMM_CASES_12)
@@ -617,8 +643,10 @@ GEMM_ROWS_FN(gemm_rows_1lane, gemm_tile1, 1, 12, GEMM_CASES_12)
 static void gemm_block(int64_t rows, int64_t width, const float *a, const float *b,
                        const tile_walk *w, float *c, int64_t ldc, int accumulate) {
   int64_t col = 0;
+#if CV_NV_MAX >= 4
   for (; col + 4 * CV_LANES <= width; col += 4 * CV_LANES)
     gemm_rows4(rows, a, b + col, w, c + col, ldc, accumulate);
+#endif
   for (; col + 2 * CV_LANES <= width; col += 2 * CV_LANES)
     gemm_rows2(rows, a, b + col, w, c + col, ldc, accumulate);
   for (; col + CV_LANES <= width; col += CV_LANES)

@@ -10,7 +10,7 @@
 
 import { fileURLToPath } from "node:url";
 import type { DirectConvGeometry, Im2colGeometry, PoolGeometry } from "../geometry.ts";
-import { buildNativeLibrary } from "./build.ts";
+import { buildNativeLibrary, NATIVE_ISAS, type NativeIsa, supportedIsas } from "./build.ts";
 import { applyThreadEnvDefaults, envValue, permissionGranted } from "./environment.ts";
 
 /**
@@ -19,7 +19,17 @@ import { applyThreadEnvDefaults, envValue, permissionGranted } from "./environme
  */
 export const NATIVE_ENV = "CIFAR10_NATIVE";
 
-const INTERFACE_VERSION = 2;
+/**
+ * Environment variable: the instruction set the native kernels are built for, `auto` (unset: the
+ * best this CPU runs), `avx512`, `avx2`, `portable` or `native` (see build.ts). Naming one the
+ * CPU lacks is refused (it would stop the process on an illegal instruction); an AVX-512 machine
+ * runs the `avx2` build, the closest it gets to timing an AVX2 CPU.
+ */
+export const NATIVE_ISA_ENV = "CIFAR10_NATIVE_ISA";
+
+export type { NativeIsa } from "./build.ts";
+
+const INTERFACE_VERSION = 3;
 const DEFAULT_CACHE_URL = new URL("../../../../.tools/native/", import.meta.url);
 
 /** (input, filter or gradient, geometry, batch, out channels, output) → 0, or 1 out of memory. */
@@ -40,6 +50,7 @@ const SYMBOLS = {
   cifar_im2col: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
   cifar_col2im: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
   cifar_conv_lanes: { parameters: [], result: "i32" },
+  cifar_native_tile: { parameters: ["i32"], result: "i32" },
   cifar_conv_forward: CONVOLUTION,
   cifar_conv_input_grad: CONVOLUTION,
   cifar_conv_filter_grad: CONVOLUTION,
@@ -117,6 +128,13 @@ export interface AdamStep {
 export interface NativeKernels {
   /** Where the library was loaded from. */
   path: string;
+  /** The instruction set it was built for (null for a prebuilt library named by `CIFAR10_NATIVE`). */
+  isa: NativeIsa | null;
+  /**
+   * Its register tile: vector lanes, accumulator vectors and at most how many vectors of output
+   * columns, e.g. `{ lanes: 16, accumulators: 24, vectors: 4 }` for AVX-512 (see native.c).
+   */
+  tile: { lanes: number; accumulators: number; vectors: number };
   /** OpenMP threads of a parallel loop. */
   threads(): number;
   /** Sets the OpenMP thread count. */
@@ -212,7 +230,7 @@ function checkScratch(what: string, status: number) {
   }
 }
 
-function wrap(symbols: NativeSymbols, path: string): NativeKernels {
+function wrap(symbols: NativeSymbols, path: string, isa: NativeIsa | null): NativeKernels {
   const s = symbols;
   const conv = new Int32Array(11);
   const pool = new Int32Array(6);
@@ -242,6 +260,12 @@ function wrap(symbols: NativeSymbols, path: string): NativeKernels {
   const lanes = s.cifar_conv_lanes();
   return {
     path,
+    isa,
+    tile: {
+      lanes: s.cifar_native_tile(0),
+      accumulators: s.cifar_native_tile(1),
+      vectors: s.cifar_native_tile(2),
+    },
     convLanes: lanes,
     directConvFits(info, channels) {
       const { top, bottom, left, right } = info.padInfo;
@@ -333,7 +357,7 @@ function wrap(symbols: NativeSymbols, path: string): NativeKernels {
   };
 }
 
-function open(path: string): NativeKernelsResult {
+function open(path: string, isa: NativeIsa | null): NativeKernelsResult {
   let dylib: Deno.DynamicLibrary<typeof SYMBOLS>;
   applyThreadEnvDefaults();
   try {
@@ -351,32 +375,88 @@ function open(path: string): NativeKernelsResult {
         `Cannot use the native kernels in ${path}: expected interface version ${INTERFACE_VERSION}, found ${version}; delete the file to rebuild it`,
     };
   }
-  return { ok: true, kernels: wrap(dylib.symbols, path) };
+  return { ok: true, kernels: wrap(dylib.symbols, path, isa) };
+}
+
+/** Options of {@linkcode loadNativeKernels}. */
+export interface NativeKernelsOptions {
+  /** Folder for the built library. @default the repository's `.tools/native` */
+  cacheDir?: string;
+  /**
+   * The instruction set to build for, or `auto`. @default `CIFAR10_NATIVE_ISA`, else `auto`: the
+   * first of {@linkcode supportedIsas}.
+   */
+  isa?: NativeIsa | "auto";
+  /** Compiler flags after the usual ones, for experiments (e.g. `-DCV_NV_MAX=4`). @default none */
+  extraFlags?: readonly string[];
+}
+
+/**
+ * The ISA a load builds for: the one asked for (by option or `CIFAR10_NATIVE_ISA`) when this CPU
+ * runs it, else the best one it runs.
+ *
+ * @param asked The option's value; undefined reads `CIFAR10_NATIVE_ISA`.
+ * @param supported What the CPU runs, best first. @default {@linkcode supportedIsas}()
+ * @returns The ISA, or why the one asked for cannot be used.
+ * @example
+ * ```ts
+ * import { chooseIsa } from "./native_kernels.ts";
+ * const cpu = ["avx2", "portable"] as const;
+ * if (chooseIsa("auto", [...cpu]).isa !== "avx2") throw new Error("auto");
+ * if (chooseIsa("avx512", [...cpu]).reason === undefined) throw new Error("should refuse");
+ * ```
+ */
+export function chooseIsa(
+  asked?: string,
+  supported: readonly NativeIsa[] = supportedIsas(),
+): { isa: NativeIsa; reason?: undefined } | { isa?: undefined; reason: string } {
+  const fromEnv = asked === undefined;
+  const value = (asked ?? envValue(NATIVE_ISA_ENV) ?? "auto").trim().toLowerCase();
+  const where = fromEnv ? `${NATIVE_ISA_ENV}=${value}` : `isa "${value}"`;
+  if (value === "" || value === "auto") return { isa: supported[0] ?? "portable" };
+  if (!(NATIVE_ISAS as readonly string[]).includes(value)) {
+    return {
+      reason: `Cannot use ${where}: expected auto or one of ${NATIVE_ISAS.join(", ")}`,
+    };
+  }
+  if (!supported.includes(value as NativeIsa)) {
+    return {
+      reason: `Cannot use ${where}: this CPU runs only ${
+        supported.join(", ")
+      } (unset ${NATIVE_ISA_ENV} to pick the best)`,
+    };
+  }
+  return { isa: value as NativeIsa };
 }
 
 let cached: NativeKernelsResult | null = null;
 
 /**
- * Builds (first time only) and loads the native kernels. Never throws: a missing permission,
- * compiler or library comes back as `{ ok: false, reason }`, and the callers run their JS loops.
- * `CIFAR10_NATIVE=0` turns them off; `CIFAR10_NATIVE=/path/lib.so` loads a prebuilt library.
+ * Builds (first time only) and loads the native kernels for the best instruction set this CPU
+ * runs (or the one `CIFAR10_NATIVE_ISA` names). Never throws: a missing permission, compiler or
+ * library, or an ISA the CPU lacks, comes back as `{ ok: false, reason }`, and the callers run
+ * their JS loops. `CIFAR10_NATIVE=0` turns them off; `CIFAR10_NATIVE=/path/lib.so` loads a
+ * prebuilt library.
  *
- * @param cacheDir Folder for the built library. @default the repository's `.tools/native`
- * @param extraFlags Compiler flags after the usual ones, e.g. `-mno-avx512f` to build the
- *   narrower-vector variant a machine without AVX-512 runs (tests use this). @default none
+ * @param options Cache folder, ISA (tests build every ISA the CPU runs) and extra flags; with
+ *   none, the result is loaded once per process and shared.
+ * @returns The kernels, or why they are not available.
  */
-export function loadNativeKernels(
-  cacheDir?: string,
-  extraFlags: readonly string[] = [],
-): NativeKernelsResult {
-  const shared = cacheDir === undefined && extraFlags.length === 0;
+export function loadNativeKernels(options: NativeKernelsOptions = {}): NativeKernelsResult {
+  const shared = options.cacheDir === undefined && options.isa === undefined &&
+    (options.extraFlags?.length ?? 0) === 0;
   if (cached !== null && shared) return cached;
-  const result = load(cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL).replace(/\/$/, ""), extraFlags);
+  const cacheDir = options.cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL).replace(/\/$/, "");
+  const result = load(cacheDir, options.isa, options.extraFlags ?? []);
   if (shared) cached = result;
   return result;
 }
 
-function load(cacheDir: string, extraFlags: readonly string[]): NativeKernelsResult {
+function load(
+  cacheDir: string,
+  askedIsa: NativeIsa | "auto" | undefined,
+  extraFlags: readonly string[],
+): NativeKernelsResult {
   const raw = envValue(NATIVE_ENV)?.trim() ?? "";
   if (["0", "off", "false", "no"].includes(raw.toLowerCase())) {
     return { ok: false, reason: `turned off by ${NATIVE_ENV}=${raw}` };
@@ -389,7 +469,9 @@ function load(cacheDir: string, extraFlags: readonly string[]): NativeKernelsRes
   if (!permissionGranted({ name: "ffi" })) {
     return { ok: false, reason: "Deno needs --allow-ffi (or -A)" };
   }
-  if (setting) return open(setting);
+  if (setting) return open(setting, null);
+  const chosen = chooseIsa(askedIsa);
+  if (chosen.reason !== undefined) return { ok: false, reason: chosen.reason };
   if (
     !permissionGranted({ name: "run" }) || !permissionGranted({ name: "write", path: cacheDir })
   ) {
@@ -400,10 +482,10 @@ function load(cacheDir: string, extraFlags: readonly string[]): NativeKernelsRes
   }
   let built;
   try {
-    built = buildNativeLibrary(cacheDir, extraFlags);
+    built = buildNativeLibrary(cacheDir, chosen.isa, extraFlags);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
     return { ok: false, reason: `cannot build them in ${cacheDir}: ${message}` };
   }
-  return built.ok ? open(built.path) : { ok: false, reason: built.reason };
+  return built.ok ? open(built.path, chosen.isa) : { ok: false, reason: built.reason };
 }

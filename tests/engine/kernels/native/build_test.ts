@@ -16,21 +16,38 @@ Deno.test({
       return;
     }
     assert.ok(native.ok, native.ok ? "" : native.reason);
-    assert.match(native.kernels.path, /cifar10_kernels-[0-9a-f]{16}\.so$/);
+    assert.match(
+      native.kernels.path,
+      /cifar10_kernels-(avx512|avx2|portable|native)-[0-9a-f]{16}\.so$/,
+    );
     assert.ok(native.kernels.threads() >= 1);
     // The device line says which loops run.
     assert.match(
       registration.ok ? registration.device : "",
-      /element-wise loops, convolutions and batch-sized products native \(\d+ threads\)/,
+      /element-wise loops, convolutions and batch-sized products native \((avx512|avx2|portable|native) build, \d+ threads\)/,
     );
     // A build into a fresh folder removes libraries of older sources, and nothing else.
     await withTempDir(async (dir) => {
-      await Deno.writeTextFile(`${dir}/cifar10_kernels-0123456789abcdef.so`, "an older build");
+      const isa = native.ok ? native.kernels.isa : null;
+      await Deno.writeTextFile(`${dir}/cifar10_kernels-0123456789abcdef.so`, "an unnamed build");
+      await Deno.writeTextFile(`${dir}/cifar10_kernels-${isa}-0123456789abcdef.so`, "an older one");
+      // Another ISA's build, and an experiment's, stay.
+      const other = isa === "portable" ? "avx2" : "portable";
+      await Deno.writeTextFile(`${dir}/cifar10_kernels-${other}-0123456789abcdef.so`, "kept");
+      await Deno.writeTextFile(`${dir}/cifar10_kernels-${isa}-variant-0123456789abcdef.so`, "kept");
       await Deno.writeTextFile(`${dir}/notes.txt`, "not ours");
-      const fresh = loadNativeKernels(dir);
+      const fresh = loadNativeKernels({ cacheDir: dir });
       assert.ok(fresh.ok, fresh.ok ? "" : fresh.reason);
       const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-      assert.deepEqual(names, [fresh.kernels.path.split("/").pop()!, "notes.txt"].sort());
+      assert.deepEqual(
+        names,
+        [
+          fresh.kernels.path.split("/").pop()!,
+          "notes.txt",
+          `cifar10_kernels-${other}-0123456789abcdef.so`,
+          `cifar10_kernels-${isa}-variant-0123456789abcdef.so`,
+        ].sort(),
+      );
     });
     // Threads sleep right after each call instead of spinning against one another.
     for (const [name, value] of Object.entries(THREAD_ENV_DEFAULTS)) {
@@ -57,7 +74,7 @@ Deno.test("loadNativeKernels() explains what is missing in one line", async () =
         { mode: 0o755 },
       );
       Deno.env.set("CC", badCompiler);
-      const failed = loadNativeKernels(`${dir}/cache`);
+      const failed = loadNativeKernels({ cacheDir: `${dir}/cache` });
       assert.ok(!failed.ok);
       assert.match(
         failed.reason,
@@ -67,12 +84,12 @@ Deno.test("loadNativeKernels() explains what is missing in one line", async () =
       await Deno.remove(`${dir}/cache`);
       await Deno.remove(badCompiler);
       Deno.env.set("CIFAR10_NATIVE", "0");
-      assert.deepEqual(loadNativeKernels(dir), {
+      assert.deepEqual(loadNativeKernels({ cacheDir: dir }), {
         ok: false,
         reason: "turned off by CIFAR10_NATIVE=0",
       });
       Deno.env.set("CIFAR10_NATIVE", `${dir}/missing.so`);
-      const missing = loadNativeKernels(dir);
+      const missing = loadNativeKernels({ cacheDir: dir });
       assert.ok(!missing.ok);
       assert.match(
         missing.reason,
@@ -80,7 +97,7 @@ Deno.test("loadNativeKernels() explains what is missing in one line", async () =
       );
       Deno.env.delete("CIFAR10_NATIVE");
       Deno.env.set("CC", `${dir}/no-such-cc`);
-      assert.deepEqual(loadNativeKernels(dir), {
+      assert.deepEqual(loadNativeKernels({ cacheDir: dir }), {
         ok: false,
         reason:
           `no C compiler found (tried ${dir}/no-such-cc); install gcc (Debian: apt-get install gcc) or set CC`,

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { BLAS_BACKEND_NAME } from "../../../../lib/engine/kernels/blas/blas.ts";
-import { loadNativeKernels } from "../../../../lib/engine/kernels/native/native_kernels.ts";
+import {
+  chooseIsa,
+  loadNativeKernels,
+  NATIVE_ISA_ENV,
+} from "../../../../lib/engine/kernels/native/native_kernels.ts";
+import { NATIVE_ISAS, supportedIsas } from "../../../../lib/engine/kernels/native/build.ts";
 import { withTempDir } from "../../../_util.ts";
 import {
   assertSameFloats,
@@ -199,26 +204,46 @@ Deno.test({
   },
 });
 
+/** Tile each ISA's build must use on x86-64 (native.c): lanes, accumulators, vectors. */
+const X86_TILES: Record<string, { lanes: number; accumulators: number; vectors: number }> = {
+  avx512: { lanes: 16, accumulators: 24, vectors: 4 },
+  avx2: { lanes: 8, accumulators: 12, vectors: 2 },
+  portable: { lanes: 4, accumulators: 12, vectors: 2 },
+};
+
 Deno.test({
-  name: "the AVX2 and SSE builds of the native products (machines without AVX-512) match too",
-  // The vector width is fixed at compile time (-march=native); build the narrower variants here.
-  ignore: nativeIgnore || Deno.build.arch !== "x86_64" || !compilerRuns(),
+  name: "every ISA build this CPU runs (AVX-512, AVX2, portable) matches the reference kernels",
+  // One library per ISA (build.ts); an AVX-512 machine builds and runs the AVX2 and portable
+  // ones too, so their tiles are checked on every machine, not only where they are the default.
+  ignore: nativeIgnore || !compilerRuns(),
   fn: async (t) => {
     await tf.setBackend("cpu");
-    const variants: [string, string[], number][] = [
-      ["AVX2", ["-mno-avx512f"], 8],
-      ["SSE", ["-mno-avx512f", "-mno-avx2", "-mno-avx", "-mno-fma"], 4],
-    ];
+    const isas = supportedIsas();
+    assert.ok(isas.includes("portable"), isas.join());
+    if (Deno.build.arch === "x86_64") assert.equal(native.ok && native.kernels.isa, isas[0]);
+    const defaultKernels = native.ok ? native.kernels : null;
+    assert.ok(defaultKernels !== null);
     await withTempDir(async (dir) => {
-      for (const [label, flags, lanes] of variants) {
-        await t.step(label, () => {
-          const built = loadNativeKernels(dir, flags);
+      for (const isa of isas) {
+        await t.step(isa, () => {
+          const built = loadNativeKernels({ cacheDir: dir, isa });
           assert.ok(built.ok, built.ok ? "" : built.reason);
           const kernels = built.kernels;
-          assert.equal(kernels.convLanes, lanes);
+          assert.equal(kernels.isa, isa);
+          assert.match(kernels.path, new RegExp(`/cifar10_kernels-${isa}-[0-9a-f]{16}\\.so$`));
+          if (Deno.build.arch === "x86_64" && isa !== "native") {
+            assert.deepEqual(kernels.tile, X86_TILES[isa]);
+          }
+          assert.equal(kernels.convLanes, kernels.tile.lanes);
+          const lanes = kernels.convLanes;
+          // The model's widths (16 to 128 channels: 1 to 16 vectors, every tile shape and a
+          // short last tile of pixels) and a padding other than "same".
           const cases: ConvCase[] = [
+            { n: 3, h: 7, w: 6, cin: 3, cout: 16, k: 3, stride: 1, pad: "same" },
             { n: 3, h: 7, w: 6, cin: 16, cout: 32, k: 3, stride: 1, pad: "same" },
-            { n: 2, h: 6, w: 5, cin: 8, cout: 24, k: 3, stride: 1, pad: "valid" },
+            { n: 2, h: 5, w: 9, cin: 32, cout: 64, k: 3, stride: 1, pad: "same" },
+            { n: 2, h: 4, w: 5, cin: 64, cout: 128, k: 3, stride: 1, pad: "same" },
+            { n: 2, h: 6, w: 5, cin: 8, cout: 3 * lanes, k: 3, stride: 1, pad: "valid" },
           ];
           for (const [i, c] of cases.entries()) {
             tf.tidy(() => {
@@ -236,38 +261,127 @@ Deno.test({
               const dxOut = new Float32Array(dx.size);
               kernels.convForward(values(x), values(filter), info, out);
               kernels.convFilterGrad(values(x), values(dy), info, dw);
-              kernels.convInputGrad(values(dy), values(filter), info, dxOut);
-              for (const [name, a, e] of [["y", out, y], ["dW", dw, dFilter], ["dx", dxOut, dx]]) {
-                const error = relativeError(a as Float32Array, values(e as tf.Tensor));
-                assert.ok(error <= 2e-5, `${label} ${convName(c)} ${name}: ${error}`);
+              const checks: [string, Float32Array, tf.Tensor][] = [["y", out, y], [
+                "dW",
+                dw,
+                dFilter,
+              ]];
+              if (kernels.directConvFits(info, c.cin)) {
+                kernels.convInputGrad(values(dy), values(filter), info, dxOut);
+                checks.push(["dx", dxOut, dx]);
+              }
+              for (const [name, actual, expected] of checks) {
+                const error = relativeError(actual, values(expected));
+                assert.ok(error <= 2e-5, `${isa} ${convName(c)} ${name}: ${error}`);
               }
             });
           }
-          const [m, k, n] = [9, 300, 77];
-          const a = randomValues(m * k, 995), b = randomValues(k * n, 996);
-          const dy = randomValues(m * n, 997);
-          const products = tf.tidy(() => {
-            const at = tf.tensor2d(a, [m, k]), bt = tf.tensor2d(b, [k, n]);
-            const dyt = tf.tensor2d(dy, [m, n]);
-            return [
-              tf.matMul(at, bt),
-              tf.matMul(dyt, bt, false, true),
-              tf.matMul(at, dyt, true, false),
-            ].map((p) => Float32Array.from(p.dataSync()));
-          });
-          const forward = new Float32Array(m * n), inputGrad = new Float32Array(m * k);
-          const weightGrad = new Float32Array(k * n);
-          kernels.gemmSmallM(a, b, forward, m, n, k);
-          kernels.gemmSmallMNT(dy, b, inputGrad, m, k, n);
-          kernels.gemmSmallKTN(a, dy, weightGrad, k, n, m);
-          for (const [i, actual] of [forward, inputGrad, weightGrad].entries()) {
-            const error = relativeError(actual, products[i]!);
-            assert.ok(error <= 2e-5, `${label} product ${i}: ${error}`);
+          // The dense layers' products, at a width with a vector remainder and a lone column.
+          for (const [m, k, n] of [[9, 300, 77], [30, 512, 500], [30, 500, 10]] as const) {
+            const a = randomValues(m * k, 995), b = randomValues(k * n, 996);
+            const dy = randomValues(m * n, 997);
+            const products = tf.tidy(() => {
+              const at = tf.tensor2d(a, [m, k]), bt = tf.tensor2d(b, [k, n]);
+              const dyt = tf.tensor2d(dy, [m, n]);
+              return [
+                tf.matMul(at, bt),
+                tf.matMul(dyt, bt, false, true),
+                tf.matMul(at, dyt, true, false),
+              ].map((p) => Float32Array.from(p.dataSync()));
+            });
+            const forward = new Float32Array(m * n), inputGrad = new Float32Array(m * k);
+            const weightGrad = new Float32Array(k * n);
+            kernels.gemmSmallM(a, b, forward, m, n, k);
+            kernels.gemmSmallMNT(dy, b, inputGrad, m, k, n);
+            kernels.gemmSmallKTN(a, dy, weightGrad, k, n, m);
+            for (const [i, actual] of [forward, inputGrad, weightGrad].entries()) {
+              const error = relativeError(actual, products[i]!);
+              assert.ok(error <= 2e-5, `${isa} ${m}×${k}×${n} product ${i}: ${error}`);
+            }
+          }
+          // The loops with a JS twin give that twin's bits in every build (no FMA contraction):
+          // the default build, which the first test compares with the JS loops, is the yardstick.
+          const size = 30 * 8 * 8 * 32;
+          const x = randomValues(size, 998), y = randomValues(size, 999);
+          x[3] = NaN;
+          x[4] = -0;
+          const pool = {
+            batchSize: 30,
+            inHeight: 8,
+            inWidth: 8,
+            inChannels: 32,
+            outHeight: 4,
+            outWidth: 4,
+          };
+          const run = (k: typeof kernels) => {
+            const outs = [size, size, size, size, size / 4, size].map((n) => new Float32Array(n));
+            k.relu(x, outs[0]!);
+            k.reluBackprop(y, x, outs[1]!);
+            k.binary("div", x, y, outs[2]!);
+            k.binary("mul", x, y.subarray(0, 32), outs[3]!);
+            k.maxPool2x2(x, pool as never, outs[4]!);
+            k.maxPoolGrad2x2(x, y.subarray(0, size / 4), pool as never, outs[5]!);
+            const values = x.slice(), m = y.slice(), v = y.map(Math.abs);
+            k.adam(values, y, m, v, {
+              beta1: 0.9,
+              beta2: 0.999,
+              oneMinusB1: 0.1,
+              oneMinusB2: 0.001,
+              learningRate: 0.001,
+              correction1: 1 / (1 - 0.9 ** 3),
+              correction2: 1 / (1 - 0.999 ** 3),
+              epsilon: 1e-7,
+            });
+            return [...outs, values, m, v];
+          };
+          const expected = run(defaultKernels), actual = run(kernels);
+          for (const [i, values] of actual.entries()) {
+            assertSameFloats(values, expected[i]!, `${isa} loop ${i}`);
           }
         });
       }
-      // Variant builds never replace the default one.
-      assert.ok([...Deno.readDirSync(dir)].every((e) => e.name.includes("variant-")));
+      // A build per ISA, each named for it.
+      const names = [...Deno.readDirSync(dir)].map((e) => e.name.split("-")[1]).sort();
+      assert.deepEqual(names, [...isas].sort());
     });
   },
+});
+
+Deno.test("CIFAR10_NATIVE_ISA picks the build, and one the CPU lacks is refused by name", () => {
+  const avx2Machine = ["avx2", "portable"] as const;
+  assert.deepEqual(chooseIsa("auto", [...avx2Machine]), { isa: "avx2" });
+  assert.deepEqual(chooseIsa("AVX2 ", [...avx2Machine]), { isa: "avx2" });
+  assert.deepEqual(chooseIsa("portable", [...avx2Machine]), { isa: "portable" });
+  assert.equal(
+    chooseIsa("avx512", [...avx2Machine]).reason,
+    'Cannot use isa "avx512": this CPU runs only avx2, portable (unset CIFAR10_NATIVE_ISA to pick the best)',
+  );
+  assert.equal(
+    chooseIsa("sse9", [...avx2Machine]).reason,
+    'Cannot use isa "sse9": expected auto or one of avx512, avx2, portable, native',
+  );
+  // Through the loader and the variable: an ISA this CPU lacks (on x86-64, "native" is never
+  // built: the named ISAs cover it) is refused before anything is built.
+  const lacking = NATIVE_ISAS.find((isa) => !supportedIsas().includes(isa))!;
+  const saved = Deno.env.get(NATIVE_ISA_ENV);
+  try {
+    Deno.env.set(NATIVE_ISA_ENV, lacking);
+    const refused = loadNativeKernels({ cacheDir: "/nonexistent/cache" });
+    assert.ok(!refused.ok);
+    assert.equal(
+      refused.reason,
+      `Cannot use ${NATIVE_ISA_ENV}=${lacking}: this CPU runs only ${
+        supportedIsas().join(", ")
+      } (unset ${NATIVE_ISA_ENV} to pick the best)`,
+    );
+  } finally {
+    if (saved === undefined) Deno.env.delete(NATIVE_ISA_ENV);
+    else Deno.env.set(NATIVE_ISA_ENV, saved);
+  }
+  // What the CPU runs comes from its flags: an AVX2 CPU without AVX-512, and an old one.
+  const zen3 =
+    "flags\t\t: fpu sse2 ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt avx f16c abm bmi1 avx2 bmi2\n";
+  assert.deepEqual(supportedIsas(zen3, "x86_64"), ["avx2", "portable"]);
+  assert.deepEqual(supportedIsas("flags\t: fpu sse2 avx\n", "x86_64"), ["portable"]);
+  assert.deepEqual(supportedIsas(null, "aarch64"), ["native", "portable"]);
 });
