@@ -7,3 +7,4 @@ export * from "./backend.ts";
 export * from "./loaders.ts";
 export * from "./gradients.ts";
 export * from "./optimizers.ts";
+export * from "./dropout.ts";

@@ -63,7 +63,8 @@ const convBiasReluFirst = makeConvBiasRelu(false);
 import * as tf from "@tensorflow/tfjs-core";
 import pl from "nodejs-polars";
 import type { TrainConfig } from "../core/config.ts";
-import { createRng, deriveSeed, dropoutMask } from "../core/random.ts";
+import { createRng, deriveSeed } from "../core/random.ts";
+import { dropoutMaskOn } from "../engine/dropout.ts";
 import { registerTrainingGradients, reluBackprop } from "../engine/gradients.ts";
 
 /** Side of the square input images. */
@@ -298,7 +299,10 @@ export function buildModel(config: ModelConfig): Model {
       training && rate > 0
         ? tf.mul(
           h,
-          tf.tensor2d(dropoutMask(h.size, rate, deriveSeed(seed, "dropout", which)), h.shape),
+          tf.tensor2d(
+            dropoutMaskOn(tf.getBackend(), h.size, rate, deriveSeed(seed, "dropout", which)),
+            h.shape,
+          ),
         )
         : h;
     if (!training) return inference(x);

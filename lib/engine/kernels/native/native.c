@@ -320,6 +320,23 @@ void cifar_adam(float *values, const float *grad, float *m, float *v, int64_t n,
 }
 
 /*
+ * A dropout mask of n values, the JS dropoutMask's (lib/core/random.ts) bit for bit: value i is
+ * the mulberry32 output of state seed + (i + 1)·0x6d2b79f5 (so the loop splits across threads),
+ * kept (as `scale`, 1 / (1 − rate) rounded to float32) when that output is ≥ rate·2³², else 0.
+ */
+void cifar_dropout_mask(float *mask, int64_t n, double rate, uint32_t seed, float scale) {
+  const uint32_t start = seed ? seed : 0x9e3779b9u;
+  const double threshold = rate * 4294967296.0;
+#pragma omp parallel for simd schedule(static) if (n >= PARALLEL_MIN)
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t t = start + (uint32_t)(i + 1) * 0x6d2b79f5u;
+    t = (t ^ (t >> 15)) * (t | 1u);
+    t ^= t + (t ^ (t >> 7)) * (t | 61u);
+    mask[i] = (double)(t ^ (t >> 14)) >= threshold ? scale : 0.0f;
+  }
+}
+
+/*
  * Direct convolutions, stride 1 and dilation 1, NHWC input and HWIO filter. These are not bit for
  * bit the JS loops (the JS path hands convolutions to OpenBLAS, whose sums run in their own
  * order); they are checked against the cpu kernels within float32 tolerance instead, and they

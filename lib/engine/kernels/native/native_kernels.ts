@@ -60,6 +60,7 @@ const SYMBOLS = {
   cifar_relu: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   cifar_step: { parameters: ["buffer", "buffer", "i64", "f32"], result: "void" },
   cifar_floor: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  cifar_dropout_mask: { parameters: ["buffer", "i64", "f64", "u32", "f32"], result: "void" },
   cifar_relu_backprop: { parameters: ["buffer", "buffer", "buffer", "i64"], result: "void" },
   cifar_binary: {
     parameters: ["i32", "buffer", "i64", "buffer", "i64", "buffer", "i64"],
@@ -183,6 +184,11 @@ export interface NativeKernels {
   step(x: Float32Array, out: Float32Array, alpha: number): void;
   /** `out = floor(x)`. */
   floor(x: Float32Array, out: Float32Array): void;
+  /**
+   * Fills `mask` as `dropoutMask(mask.length, rate, seed)` (lib/core/random.ts) does, bit for
+   * bit, on every thread; `rate` must be in [0, 1).
+   */
+  dropoutMask(mask: Float32Array, rate: number, seed: number): void;
   /** ReLU's input gradient `dy · step(x)`. */
   reluBackprop(dy: Float32Array, x: Float32Array, out: Float32Array): void;
   /** `out[i] = a[i % |a|] op b[i % |b|]`; |a| and |b| divide |out|. */
@@ -310,6 +316,8 @@ function wrap(symbols: NativeSymbols, path: string, isa: NativeIsa | null): Nati
     relu: (x, out) => s.cifar_relu(x, out, BigInt(out.length)),
     step: (x, out, alpha) => s.cifar_step(x, out, BigInt(out.length), alpha),
     floor: (x, out) => s.cifar_floor(x, out, BigInt(out.length)),
+    dropoutMask: (mask, rate, seed) =>
+      s.cifar_dropout_mask(mask, BigInt(mask.length), rate, seed >>> 0, 1 / (1 - rate)),
     reluBackprop: (dy, x, out) => s.cifar_relu_backprop(dy, x, out, BigInt(out.length)),
     binary: (op, a, b, out) =>
       s.cifar_binary(

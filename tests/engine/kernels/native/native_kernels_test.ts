@@ -8,6 +8,8 @@ import {
 } from "../../../../lib/engine/kernels/native/native_kernels.ts";
 import { NATIVE_ISAS, supportedIsas } from "../../../../lib/engine/kernels/native/build.ts";
 import { withTempDir } from "../../../_util.ts";
+import { dropoutMask } from "../../../../lib/core/random.ts";
+import { dropoutMaskOn } from "../../../../lib/engine/dropout.ts";
 import {
   assertSameFloats,
   compilerRuns,
@@ -332,7 +334,9 @@ Deno.test({
               correction2: 1 / (1 - 0.999 ** 3),
               epsilon: 1e-7,
             });
-            return [...outs, values, m, v];
+            const mask = new Float32Array(size);
+            k.dropoutMask(mask, 0.2, 12345);
+            return [...outs, values, m, v, mask];
           };
           const expected = run(defaultKernels), actual = run(kernels);
           for (const [i, values] of actual.entries()) {
@@ -384,4 +388,29 @@ Deno.test("CIFAR10_NATIVE_ISA picks the build, and one the CPU lacks is refused 
   assert.deepEqual(supportedIsas(zen3, "x86_64"), ["avx2", "portable"]);
   assert.deepEqual(supportedIsas("flags\t: fpu sse2 avx\n", "x86_64"), ["portable"]);
   assert.deepEqual(supportedIsas(null, "aarch64"), ["native", "portable"]);
+});
+
+Deno.test({
+  name: "native dropout masks are dropoutMask()'s bit for bit, and the model uses them on blas",
+  ignore: nativeIgnore,
+  fn: async () => {
+    const kernels = native.ok ? native.kernels : null;
+    assert.ok(kernels !== null);
+    // Sizes on one thread and on all; seeds 0 (replaced by the generator's default) and ≥ 2³¹.
+    for (const length of [1, 7, 500 * 30, 8192 * 30]) {
+      for (const rate of [0, 0.2, 0.5, 0.999]) {
+        for (const seed of [0, 1, 42, 2 ** 31 + 5, 2 ** 32 - 1]) {
+          const mask = new Float32Array(length);
+          kernels.dropoutMask(mask, rate, seed);
+          assertSameFloats(mask, dropoutMask(length, rate, seed), `${length}/${rate}/${seed}`);
+        }
+      }
+    }
+    // The blas backend's model draws its masks there (same bits as the JS loop), and a bad
+    // rate still gets dropoutMask()'s error.
+    await tf.setBackend(BLAS_BACKEND_NAME);
+    const viaBlas = dropoutMaskOn(BLAS_BACKEND_NAME, 8192 * 30, 0.2, 7);
+    assertSameFloats(viaBlas, dropoutMask(8192 * 30, 0.2, 7), "dropoutMaskOn(blas)");
+    assert.throws(() => dropoutMaskOn(BLAS_BACKEND_NAME, 4, 1, 1), RangeError);
+  },
 });
