@@ -1,7 +1,7 @@
 /**
  * Where a training epoch's time goes, per batch: the work of `trainEpoch` (lib/train/loop.ts) done
- * step by step and timed — the batch slice (`iterateBatches`), pixels → tensor, augmentation,
- * normalisation, the training step (forward, loss, backward, Adam) and the per-batch read-backs
+ * step by step and timed — the batch slice (`iterateBatches`), pixel bytes → augmented and
+ * normalised tensor (`batchToTensor`), the training step (forward, loss, backward, Adam) and the per-batch read-backs
  * (loss and predictions) — on synthetic images (random shapes, NOT CIFAR-10). Prints the median
  * milliseconds of each part over the timed batches; the median of the real `trainEpoch` run on one
  * batch right after each profiled batch (paired, so machine noise hits both alike); and the
@@ -10,22 +10,15 @@
  * ```sh
  * deno run -A bench/epoch_profile.ts                      # blas, batch 30, 10 warm-up + 60 timed
  * deno run -A bench/epoch_profile.ts --backend cpu --batches 20
- * deno run -A bench/epoch_profile.ts --original-transform # tfjs's cpu Transform (one call per image)
  * ```
  * @module
  */
 import { median } from "./stats.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import {
-  applyAugmentations,
-  drawAugmentations,
-  normalizeBatch,
-  pixelsToTensor,
-} from "../lib/augment/augment.ts";
+import { batchToTensor } from "../lib/augment/augment.ts";
 import { initBackend } from "../lib/engine/backend.ts";
 import { type BackendName, makeConfig } from "../lib/core/config.ts";
 import { iterateBatches } from "../lib/data/split.ts";
-import { originalKernel } from "../lib/engine/kernels/registry.ts";
 import { buildModel } from "../lib/model/model.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
 import { generateSyntheticImages } from "../lib/data/synthetic.ts";
@@ -41,8 +34,6 @@ export interface EpochProfileOptions {
   warmup: number;
   /** Timed batches. */
   batches: number;
-  /** Put tfjs's own cpu `Transform` kernel back (the slow per-image path), for a before/after. */
-  originalTransform: boolean;
   /** Seed of model, data and augmentation. */
   seed: number;
 }
@@ -52,7 +43,6 @@ export interface EpochProfile {
   backend: string;
   batchSize: number;
   batches: number;
-  originalTransform: boolean;
   medianMs: Record<string, number>;
   /** Sum of the medians, and the images/s it implies. */
   totalMs: number;
@@ -82,12 +72,6 @@ function loadAverage(): number[] | null {
  */
 export async function profileEpoch(options: EpochProfileOptions): Promise<EpochProfile> {
   const info = await initBackend(options.backend);
-  if (options.originalTransform) {
-    const original = originalKernel(tf.Transform, "cpu");
-    if (original === undefined) throw new Error("Cannot find tfjs's cpu Transform kernel");
-    tf.unregisterKernel(tf.Transform, info.name);
-    tf.registerKernel({ ...original, backendName: info.name });
-  }
   const total = options.warmup + options.batches;
   const set = generateSyntheticImages(total * options.batchSize, { seed: options.seed });
   const indices = Int32Array.from({ length: set.count }, (_, i) => i);
@@ -102,9 +86,7 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
   const variables = Object.values(model.params);
   const parts: Record<string, number[]> = {
     slice: [],
-    pixelsToTensor: [],
-    augment: [],
-    normalize: [],
+    batchToTensor: [],
     step: [],
     readback: [],
     dispose: [],
@@ -127,15 +109,9 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
       if (next.done) break;
       const batch = next.value;
       const t1 = performance.now();
-      // batchToTensor's steps (lib/augment/augment.ts), timed one by one.
+      // Bytes → augmented, normalised tensor (lib/augment/augment.ts: draws, one pass, tensor).
       const rng = createRng(deriveSeed(config.seed, "augment", epoch, b));
-      const draws = drawAugmentations(batch.size, rng, config);
-      const pixels = pixelsToTensor(batch.images, batch.size);
-      const t2 = performance.now();
-      const augmented = applyAugmentations(pixels, draws);
-      const t3 = performance.now();
-      const x = normalizeBatch(augmented, { mean: config.normalizeMean, std: config.normalizeStd });
-      tf.dispose([pixels, augmented]);
+      const x = batchToTensor(batch.images, batch.size, { augment: true, rng, config });
       const labels = tf.tensor1d(batch.labels, "int32");
       const t4 = performance.now();
       // trainEpoch's step (lib/train/loop.ts).
@@ -157,9 +133,7 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
       if (b < options.warmup) continue;
       oneBatchEpoch.push(t8 - t7);
       parts.slice!.push(t1 - t0);
-      parts.pixelsToTensor!.push(t2 - t1);
-      parts.augment!.push(t3 - t2);
-      parts.normalize!.push(t4 - t3);
+      parts.batchToTensor!.push(t4 - t1);
       parts.step!.push(t5 - t4);
       parts.readback!.push(t6 - t5);
       parts.dispose!.push(t7 - t6);
@@ -184,7 +158,6 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
       backend: info.name,
       batchSize: options.batchSize,
       batches: parts.step!.length,
-      originalTransform: options.originalTransform,
       medianMs,
       totalMs: Number(totalMs.toFixed(3)),
       impliedImagesPerSecond: Number((options.batchSize / (totalMs / 1000)).toFixed(1)),
@@ -219,7 +192,6 @@ if (import.meta.main) {
     batchSize: intFlag(args, "--batch-size", 30),
     warmup: intFlag(args, "--warmup", 10),
     batches: intFlag(args, "--batches", 60),
-    originalTransform: args.includes("--original-transform"),
     seed: intFlag(args, "--seed", 42),
   });
   console.log(JSON.stringify(profile, null, 2));

@@ -564,3 +564,34 @@ testOnBackends("pixelsToTensor() keeps byte values and NHWC order", () => {
   assert.deepEqual(x.shape, [2, 32, 32, 3]);
   assert.deepEqual(take(x), Array.from(bytes));
 });
+
+testOnBackends(
+  "batchToTensor() gives normalizeBatch(applyAugmentations(…))'s bits, with any mean and std",
+  () => {
+    // The one-pass path against the tensor operations it replaces, draw for draw; two settings
+    // whose levels are not exact in float32 (1/3, 0.2) check the rounding of each step.
+    const bytes = randomBytes(30 * IMAGE_BYTES, 21);
+    bytes.fill(255, 0, IMAGE_BYTES); // a white image: the rotation's black corners show
+    for (const [mean, std] of [[0.5, 0.5], [1 / 3, 0.2], [0.4914, 0.247]]) {
+      for (const augment of [true, false]) {
+        const config = makeConfig({ normalizeMean: mean, normalizeStd: std });
+        const fused = take(
+          batchToTensor(bytes, 30, { augment, rng: createRng(9), config }),
+        );
+        const draws = drawAugmentations(30, createRng(9), config);
+        const expected = take(tf.tidy(() => {
+          const pixels = pixelsToTensor(bytes, 30);
+          const x = augment ? applyAugmentations(pixels, draws) : pixels;
+          return normalizeBatch(x, { mean, std });
+        }));
+        assert.equal(fused.length, expected.length);
+        const differing = fused.findIndex((v, i) => !Object.is(v, expected[i]));
+        assert.equal(
+          differing,
+          -1,
+          `mean ${mean}, std ${std}, augment ${augment}: value ${differing}`,
+        );
+      }
+    }
+  },
+);
