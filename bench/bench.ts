@@ -8,6 +8,13 @@
  * training-step images/s, end-to-end epoch images/s (batching and augmentation included), inference
  * images/s and peak RSS, and prints the ratios ours/PyTorch as its last lines.
  *
+ * The reference is the PyTorch a user installs today: torch {@link TORCH_VERSION} and torchvision
+ * {@link TORCHVISION_VERSION} in a project venv (`.tools/pytorch-<version>/`, made on the first run
+ * by bench/pytorch_env.ts); `--python PATH` picks another interpreter instead. Before and after the
+ * rounds it measures the machine's sgemm ceiling (bench/ceiling.ts) and reports each side's
+ * training-step GFLOP/s as a share of it, and each side's epoch throughput as a share of its step
+ * throughput (what batching and augmentation cost).
+ *
  * The data is a synthetic set in the CIFAR-10 binary layout, written to a temporary folder, unless
  * `--data` names the real copy (a folder holding `cifar-10-batches-bin/`).
  *
@@ -20,9 +27,18 @@
  * ```
  * @module
  */
-import { describeMachine, median } from "./stats.ts";
+import { describeMachine, median, trainingGflopPerImage } from "./stats.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
-import { parseArgs } from "../lib/core/config.ts";
+import { makeConfig, parseArgs } from "../lib/core/config.ts";
+import {
+  DEFAULT_VENV_DIR,
+  ensurePytorchVenv,
+  PROJECT_ROOT,
+  TORCH_VERSION,
+  TORCHVISION_VERSION,
+  venvPython,
+} from "./pytorch_env.ts";
+import { type CeilingResult, DEFAULT_CEILING_OPTIONS, runCeiling } from "./ceiling.ts";
 
 /** The two sides compared. */
 export const SIDES = ["ours", "pytorch"] as const;
@@ -111,8 +127,11 @@ export interface BenchOptions {
   seed: number;
   /** Our backend, passed to `bench/ours.ts --backend`. @default "auto" */
   backend: string;
-  /** The Python with Debian's PyTorch. @default "/usr/bin/python3" */
-  python: string;
+  /**
+   * The Python of the PyTorch side; null uses (and first makes) the project venv with torch
+   * {@link TORCH_VERSION} (bench/pytorch_env.ts). @default null
+   */
+  python: string | null;
   /** Command that runs our side, replacing `deno run -A bench/ours.ts`; the shared flags are appended. @default null */
   oursCommand: string[] | null;
 }
@@ -132,7 +151,7 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   threads: 2,
   seed: 42,
   backend: "auto",
-  python: "/usr/bin/python3",
+  python: null,
   oursCommand: null,
 });
 
@@ -184,7 +203,9 @@ export function sharedArgs(options: BenchOptions): string[] {
  * @example
  * ```ts
  * import { DEFAULT_BENCH_OPTIONS, sideCommand } from "./bench.ts";
- * const cmd = sideCommand("pytorch", "/tmp/data", DEFAULT_BENCH_OPTIONS);
+ * const venv = sideCommand("pytorch", "/tmp/data", DEFAULT_BENCH_OPTIONS);
+ * if (!venv[0]!.endsWith("/.tools/pytorch-2.14.1/bin/python")) throw new Error(venv.join(" "));
+ * const cmd = sideCommand("pytorch", "/tmp/data", { ...DEFAULT_BENCH_OPTIONS, python: "/usr/bin/python3" });
  * if (cmd[0] !== "/usr/bin/python3" || cmd[2] !== "bench") throw new Error(cmd.join(" "));
  * const ours = sideCommand("ours", "/tmp/data", { ...DEFAULT_BENCH_OPTIONS, oursCommand: ["./ours"] });
  * if (ours[0] !== "./ours" || !ours.includes("/tmp/data")) throw new Error(ours.join(" "));
@@ -193,7 +214,8 @@ export function sharedArgs(options: BenchOptions): string[] {
 export function sideCommand(side: Side, dataPath: string, options: BenchOptions): string[] {
   const common = ["--data", dataPath, ...sharedArgs(options)];
   if (side === "pytorch") {
-    return [options.python, BENCH_DIR + "pytorch_tutorial.py", "bench", ...common];
+    const python = options.python ?? venvPython(DEFAULT_VENV_DIR);
+    return [python, BENCH_DIR + "pytorch_tutorial.py", "bench", ...common];
   }
   const base = options.oursCommand ??
     [Deno.execPath(), "run", "-A", BENCH_DIR + "ours.ts"];
@@ -383,6 +405,163 @@ export function summarizeResults(results: readonly BenchResult[]): MetricRow[] {
   return [...rows.values()].filter((row) => Object.keys(row.samples).length > 0);
 }
 
+/** The machine's sgemm ceiling over a run: measured before the rounds and after them. */
+export interface CeilingSummary {
+  /** The higher of the two bests, GFLOP/s; null when neither measurement worked. */
+  gflops: number | null;
+  /** The measurement before the first round. */
+  before: CeilingResult | null;
+  /** The measurement after the last round. */
+  after: CeilingResult | null;
+  /** Why a measurement is missing (e.g. no OpenBLAS). */
+  problems: string[];
+}
+
+/**
+ * The ceiling of a run from its two measurements: the higher best counts, since the machine can
+ * do at least that (a slower reading is a busier moment of a shared machine, not a lower ceiling).
+ *
+ * @param before The measurement before the rounds, or why there is none.
+ * @param after The measurement after the rounds, or why there is none.
+ * @returns Both measurements and the ceiling.
+ * @example
+ * ```ts
+ * import { summarizeCeiling } from "./bench.ts";
+ * const at = (best: number) => ({ mode: "ceiling" as const, library: "OpenBLAS", libraryPath: "x",
+ *   threads: 2, libraryThreads: 2, sizes: [2048], repeats: 1, samples: [], bestGflops: best,
+ *   medianGflops: best });
+ * const c = summarizeCeiling({ ok: true, result: at(200) }, { ok: true, result: at(210) });
+ * if (c.gflops !== 210) throw new Error(String(c.gflops));
+ * ```
+ */
+export function summarizeCeiling(
+  before: { ok: true; result: CeilingResult } | { ok: false; reason: string },
+  after: { ok: true; result: CeilingResult } | { ok: false; reason: string },
+): CeilingSummary {
+  const pick = (m: typeof before) => m.ok ? m.result : null;
+  const problems = [before, after].flatMap((m, i) =>
+    m.ok ? [] : [`${i === 0 ? "before" : "after"} the rounds: ${m.reason}`]
+  );
+  const bests = [pick(before), pick(after)].flatMap((r) => r === null ? [] : [r.bestGflops]);
+  return {
+    gflops: bests.length === 0 ? null : Math.max(...bests),
+    before: pick(before),
+    after: pick(after),
+    problems,
+  };
+}
+
+/**
+ * One line about the ceiling, for the report and the Markdown caption.
+ *
+ * @param ceiling From {@link summarizeCeiling}.
+ * @returns E.g. `sgemm ceiling: 211.0 GFLOP/s (OpenBLAS sgemm, 2 thread(s), n = 1536, 2048; best
+ *   before the rounds 211.0, after 205.2; medians 203.4, 200.1; OpenBLAS 0.3.21 … Haswell …)`.
+ * @example
+ * ```ts
+ * import { describeCeiling } from "./bench.ts";
+ * const line = describeCeiling({ gflops: null, before: null, after: null, problems: ["no BLAS"] });
+ * if (line !== "sgemm ceiling: not measured (no BLAS)") throw new Error(line);
+ * ```
+ */
+export function describeCeiling(ceiling: CeilingSummary): string {
+  const one = ceiling.before ?? ceiling.after;
+  if (ceiling.gflops === null || one === null) {
+    return `sgemm ceiling: not measured (${ceiling.problems.join("; ")})`;
+  }
+  const at = (r: CeilingResult | null, key: "bestGflops" | "medianGflops") =>
+    r === null ? "—" : r[key].toFixed(1);
+  return `sgemm ceiling: ${ceiling.gflops.toFixed(1)} GFLOP/s (OpenBLAS sgemm, ${one.threads} ` +
+    `thread(s), n = ${one.sizes.join(", ")}; best before the rounds ` +
+    `${at(ceiling.before, "bestGflops")}, after ${at(ceiling.after, "bestGflops")}; medians ` +
+    `${at(ceiling.before, "medianGflops")}, ${at(ceiling.after, "medianGflops")}; ${one.library}` +
+    `${ceiling.problems.length > 0 ? `; ${ceiling.problems.join("; ")}` : ""})`;
+}
+
+/** A figure derived from the measured medians: compute speed and throughput shares. */
+export interface EfficiencyRow {
+  /** Stable key, e.g. `stepGflops:30`, `ceilingShare:30`, `epochStep:30`. */
+  key: string;
+  /** Label for people, e.g. `epoch / step throughput, batch 30`. */
+  label: string;
+  /** `GFLOP/s` or `%`. */
+  unit: "GFLOP/s" | "%";
+  /** The figure for each side that has it. */
+  values: Partial<Record<Side, number>>;
+}
+
+/**
+ * What the medians say about efficiency, per batch size: each side's training-step speed in
+ * GFLOP/s (images/s × GFLOP per image), its share of the machine's sgemm ceiling, and its epoch
+ * throughput as a share of its step throughput (what batching, augmentation and the loss
+ * read-back cost on top of the step).
+ *
+ * @param rows From {@link summarizeResults}.
+ * @param gflopPerImage A training step's GFLOP per image ({@link trainingGflopPerImage}).
+ * @param ceilingGflops The sgemm ceiling; null leaves out the shares of it.
+ * @returns Rows in order: per batch size, GFLOP/s, share of the ceiling, epoch / step.
+ * @example
+ * ```ts
+ * import { efficiencyRows } from "./bench.ts";
+ * const row = (key: string, ours: number) => ({ key, label: key, unit: "images/s",
+ *   higherIsBetter: true, values: { ours }, samples: { ours: [ours] }, ratio: null });
+ * const out = efficiencyRows([row("trainStep:30", 1000), row("epoch:30", 950)], 0.2, 400);
+ * if (out.map((r) => r.values.ours).join() !== "200,50,95") throw new Error(JSON.stringify(out));
+ * ```
+ */
+export function efficiencyRows(
+  rows: readonly MetricRow[],
+  gflopPerImage: number,
+  ceilingGflops: number | null,
+): EfficiencyRow[] {
+  const byKey = new Map(rows.map((r) => [r.key, r]));
+  const out: EfficiencyRow[] = [];
+  for (const step of rows.filter((r) => r.key.startsWith("trainStep:"))) {
+    const batch = step.key.slice("trainStep:".length);
+    const each = (f: (side: Side, stepValue: number) => number | undefined) => {
+      const values: Partial<Record<Side, number>> = {};
+      for (const side of SIDES) {
+        const v = step.values[side];
+        const value = v === undefined ? undefined : f(side, v);
+        if (value !== undefined) values[side] = value;
+      }
+      return values;
+    };
+    out.push({
+      key: `stepGflops:${batch}`,
+      label: `Training step compute, batch ${batch}`,
+      unit: "GFLOP/s",
+      values: each((_, v) => v * gflopPerImage),
+    });
+    if (ceilingGflops !== null) {
+      out.push({
+        key: `ceilingShare:${batch}`,
+        label: `Training step share of the sgemm ceiling, batch ${batch}`,
+        unit: "%",
+        values: each((_, v) => (100 * v * gflopPerImage) / ceilingGflops),
+      });
+    }
+    const epoch = byKey.get(`epoch:${batch}`);
+    if (epoch !== undefined) {
+      out.push({
+        key: `epochStep:${batch}`,
+        label: `epoch / step throughput, batch ${batch}`,
+        unit: "%",
+        values: each((side, v) => {
+          const e = epoch.values[side];
+          return e === undefined || v <= 0 ? undefined : (100 * e) / v;
+        }),
+      });
+    }
+  }
+  return out;
+}
+
+function formatEfficiency(value: number | undefined, unit: EfficiencyRow["unit"]): string {
+  if (value === undefined) return "—";
+  return unit === "%" ? `${value.toFixed(1)}%` : `${value.toFixed(1)} GFLOP/s`;
+}
+
 function formatValue(value: number | undefined, unit: string): string {
   if (value === undefined) return "—";
   return unit === "MiB" ? `${value.toFixed(0)} MiB` : `${value.toFixed(1)} img/s`;
@@ -393,10 +572,12 @@ function formatRatio(ratio: number | null): string {
 }
 
 /**
- * The report printed at the end: one line per measure with both medians, then the ratios
+ * The report printed at the end: one line per measure with both medians, then one line per
+ * efficiency figure (GFLOP/s, share of the sgemm ceiling, epoch / step), then the ratios
  * ours/PyTorch as the last lines.
  *
  * @param rows From {@link summarizeResults}.
+ * @param efficiency From {@link efficiencyRows}.
  * @returns The lines.
  * @example
  * ```ts
@@ -406,12 +587,22 @@ function formatRatio(ratio: number | null): string {
  * if (lines.at(-1) !== "ratio ours/PyTorch, Peak RSS: 0.50× (lower is better)") throw new Error(lines.join("\n"));
  * ```
  */
-export function formatReport(rows: readonly MetricRow[]): string[] {
+export function formatReport(
+  rows: readonly MetricRow[],
+  efficiency: readonly EfficiencyRow[] = [],
+): string[] {
   const width = Math.max(...rows.map((r) => r.label.length), 10);
   const lines = rows.map((r) =>
     `${r.label.padEnd(width)}  ours ${formatValue(r.values.ours, r.unit).padStart(14)}  ` +
     `PyTorch ${formatValue(r.values.pytorch, r.unit).padStart(14)}`
   );
+  for (const e of efficiency) {
+    lines.push(
+      `${e.label}: ours ${formatEfficiency(e.values.ours, e.unit)}, PyTorch ${
+        formatEfficiency(e.values.pytorch, e.unit)
+      }`,
+    );
+  }
   for (const r of rows) {
     lines.push(
       `ratio ours/PyTorch, ${r.label}: ${formatRatio(r.ratio)} (${
@@ -426,7 +617,7 @@ export function formatReport(rows: readonly MetricRow[]): string[] {
 export interface RunDescription {
   /** Our implementation (from our side's result), e.g. `tfjs 4.22 + OpenBLAS (blas)`. */
   ours: string | null;
-  /** PyTorch's implementation string. */
+  /** PyTorch's implementation string, with the interpreter it ran under. */
   pytorch: string | null;
   /** `synthetic` or the real data's path. */
   data: string;
@@ -436,6 +627,10 @@ export interface RunDescription {
   machine: string;
   /** ISO date of the run. */
   date: string;
+  /** The sgemm ceiling line ({@link describeCeiling}), when measured. */
+  ceiling?: string;
+  /** A training step's GFLOP per image ({@link trainingGflopPerImage}), when known. */
+  gflopPerImage?: number;
 }
 
 /**
@@ -443,6 +638,7 @@ export interface RunDescription {
  *
  * @param rows From {@link summarizeResults}.
  * @param run What was run where.
+ * @param efficiency From {@link efficiencyRows}: more rows after the measured ones.
  * @returns Markdown text ending in a newline.
  * @example
  * ```ts
@@ -453,8 +649,14 @@ export interface RunDescription {
  * if (!md.includes("| Inference (images/s) | 900 | 1800 | 0.50× |")) throw new Error(md);
  * ```
  */
-export function markdownTable(rows: readonly MetricRow[], run: RunDescription): string {
+export function markdownTable(
+  rows: readonly MetricRow[],
+  run: RunDescription,
+  efficiency: readonly EfficiencyRow[] = [],
+): string {
   const cell = (v: number | undefined) => v === undefined ? "—" : v.toFixed(0);
+  const share = (v: number | undefined, unit: EfficiencyRow["unit"]) =>
+    v === undefined ? "—" : unit === "%" ? `${v.toFixed(0)}%` : v.toFixed(0);
   const lines = [
     `| Measure (median) | ours | PyTorch | ours / PyTorch |`,
     `| --- | ---: | ---: | ---: |`,
@@ -463,10 +665,18 @@ export function markdownTable(rows: readonly MetricRow[], run: RunDescription): 
         formatRatio(r.ratio)
       } |`
     ),
+    ...efficiency.map((e) =>
+      `| ${e.label} (${e.unit}) | ${share(e.values.ours, e.unit)} | ${
+        share(e.values.pytorch, e.unit)
+      } | — |`
+    ),
   ];
+  const compute = run.gflopPerImage === undefined ? "" : ` A training step does ` +
+    `${run.gflopPerImage.toFixed(3)} GFLOP per image (its products; GFLOP/s = images/s × that).`;
   const caption = `Ours: ${run.ours ?? "not run"}. PyTorch: ${run.pytorch ?? "not run"}. ` +
     `Data: ${run.data}. ${run.rounds} alternating round(s), medians of all repeats; ` +
-    `${run.machine}; ${run.date}. Throughput: higher is better; peak RSS: lower is better.`;
+    `${run.machine}; ${run.date}.${run.ceiling === undefined ? "" : ` ${run.ceiling}.`}` +
+    `${compute} Throughput: higher is better; peak RSS: lower is better.`;
   return lines.join("\n") + "\n\n" + caption + "\n";
 }
 
@@ -532,8 +742,10 @@ export async function writeSyntheticData(
 }
 
 /**
- * Checks that the Python has PyTorch and torchvision; when it does not and we run as root, installs
- * Debian's `python3-torch` and `python3-torchvision` with apt-get, saying so.
+ * Checks that an interpreter chosen with `--python` has PyTorch and torchvision; when it does not,
+ * it is Debian's `/usr/bin/python3` and we run as root, installs Debian's `python3-torch` and
+ * `python3-torchvision` with apt-get (PyTorch 1.13), saying so. Without `--python` the benchmark
+ * uses the project venv instead ({@link ensurePytorchVenv}).
  *
  * @param python The interpreter, e.g. `/usr/bin/python3`.
  * @returns The versions found, e.g. `torch 1.13.0a0, torchvision 0.14.1a0`.
@@ -562,7 +774,8 @@ export async function ensurePytorch(python: string): Promise<string> {
       throw new Error(
         `Cannot run the PyTorch side: ${python} cannot import torch and torchvision; install ` +
           "Debian's packages with `sudo apt-get install -y python3-torch python3-torchvision` " +
-          "(or pass --python with an interpreter that has them)",
+          "(or pass --python with an interpreter that has them, or leave --python out to use " +
+          `the project's venv with torch ${TORCH_VERSION})`,
       );
     }
     console.error(
@@ -638,12 +851,17 @@ const USAGE = `deno task bench [flags]
   --warmup N --steps N --repeats N
   --epoch-images N         images of the end-to-end epoch (default 3000)
   --inference-images N --inference-batch-size N   (defaults 5000, 1000)
-  --threads N              compute threads per side (default 2)
+  --threads N              compute threads per side and of the sgemm ceiling (default 2)
   --seed N --backend NAME  seed of both sides; our backend
-  --python PATH            Python with PyTorch (default /usr/bin/python3)
+  --python PATH            Python with PyTorch, e.g. /usr/bin/python3 (Debian's 1.13; installed
+                           with apt-get when root). Default: the project venv
+                           .tools/pytorch-${TORCH_VERSION}/ with torch ${TORCH_VERSION}, torchvision
+                           ${TORCHVISION_VERSION}, made with pip on the first run (~4.6 GB, minutes)
   --ours-cmd "CMD ARGS"    command for our side instead of deno run -A bench/ours.ts
   --markdown FILE          also write the Markdown table to FILE
-  --json FILE              also write every raw result and the summary to FILE`;
+  --json FILE              also write every raw result and the summary to FILE
+Also prints the machine, its sgemm ceiling (bench/ceiling.ts, before and after the rounds), each
+side's step GFLOP/s and share of that ceiling, and its epoch / step throughput per batch size.`;
 
 function positiveInt(flag: string, text: string): number {
   const n = Number(text);
@@ -752,14 +970,30 @@ async function writeAtomic(path: string, content: string): Promise<void> {
  *
  * @param options The run's settings.
  * @param outputs Where to write the Markdown table and the raw JSON (null: not written).
- * @returns The raw results and the summary rows.
+ * @returns The raw results, the summary rows and the efficiency figures.
  */
 export async function runBenchmark(
   options: BenchOptions,
   outputs: { markdown?: string | null; json?: string | null } = {},
-): Promise<{ results: BenchResult[]; rows: MetricRow[] }> {
+): Promise<{ results: BenchResult[]; rows: MetricRow[]; efficiency: EfficiencyRow[] }> {
+  // 0. The reference interpreter: the project venv (made on the first run) unless --python.
+  let interpreter: string | null = null;
   if (options.sides.includes("pytorch")) {
-    console.error(`PyTorch side: ${await ensurePytorch(options.python)} (${options.python})`);
+    if (options.python === null) {
+      const venv = await ensurePytorchVenv();
+      const shown = venv.python.startsWith(PROJECT_ROOT + "/")
+        ? venv.python.slice(PROJECT_ROOT.length + 1)
+        : venv.python;
+      interpreter = `${shown}, the project venv`;
+      options = { ...options, python: venv.python };
+      console.error(
+        `PyTorch side: torch ${venv.versions.torch}, torchvision ${venv.versions.torchvision} ` +
+          `(${interpreter}${venv.installed ? ", installed now" : ""})`,
+      );
+    } else {
+      interpreter = options.python;
+      console.error(`PyTorch side: ${await ensurePytorch(options.python)} (${options.python})`);
+    }
   }
   // 1. Data: the real copy when given, else a synthetic set both sides read.
   let dataPath = options.dataPath;
@@ -770,7 +1004,12 @@ export async function runBenchmark(
     dataPath = await writeSyntheticData(syntheticDir, { seed: options.seed });
   }
   const results: BenchResult[] = [];
+  const ceilingOptions = { ...DEFAULT_CEILING_OPTIONS, threads: options.threads };
+  let ceiling: CeilingSummary;
   try {
+    // The ceiling before and after the rounds: a shared machine's load changes over a run.
+    console.error(`sgemm ceiling at ${options.threads} thread(s), before the rounds`);
+    const before = await runCeiling(ceilingOptions);
     // 2. Alternate the sides, round after round, so slow phases of a noisy machine hit both.
     for (let round = 1; round <= options.rounds; round++) {
       for (const side of options.sides) {
@@ -788,43 +1027,53 @@ export async function runBenchmark(
         );
       }
     }
+    console.error(`sgemm ceiling at ${options.threads} thread(s), after the rounds`);
+    ceiling = summarizeCeiling(before, await runCeiling(ceilingOptions));
   } finally {
     if (syntheticDir !== null) await Deno.remove(syntheticDir, { recursive: true });
   }
   // 3. Summary: pooled medians, then the ratios as the last lines.
   const rows = summarizeResults(results);
+  const gflopPerImage = trainingGflopPerImage(makeConfig());
+  const efficiency = efficiencyRows(rows, gflopPerImage, ceiling.gflops);
   const first = (side: Side) => results.find((r) => r.side === side);
   const describe = (side: Side) => {
     const r = first(side);
     return r === undefined ? null : `${r.implementation}, ${r.backend}` +
       (r.threads === null ? "" : `, ${r.threads} thread(s)`);
   };
+  const pytorch = describe("pytorch");
   const run: RunDescription = {
     ours: describe("ours"),
-    pytorch: describe("pytorch"),
+    pytorch: pytorch === null ? null : `${pytorch}, ${interpreter}`,
     data: options.dataPath === null
       ? "synthetic (random pixels, CIFAR-10 layout; NOT CIFAR-10)"
       : `CIFAR-10 from ${options.dataPath}`,
     rounds: options.rounds,
     machine: describeMachine(),
     date: new Date().toISOString().slice(0, 10),
+    ceiling: describeCeiling(ceiling),
+    gflopPerImage,
   };
   console.log(`Data: ${run.data}`);
   console.log(`ours: ${run.ours ?? "not run"}`);
   console.log(`PyTorch: ${run.pytorch ?? "not run"}`);
-  for (const line of formatReport(rows)) console.log(line);
+  console.log(`Machine: ${run.machine}`);
+  console.log(run.ceiling);
+  console.log(`Training step: ${gflopPerImage.toFixed(3)} GFLOP per image (products only)`);
+  for (const line of formatReport(rows, efficiency)) console.log(line);
   if (outputs.markdown) {
-    await writeAtomic(outputs.markdown, markdownTable(rows, run));
+    await writeAtomic(outputs.markdown, markdownTable(rows, run, efficiency));
     console.error(`Wrote ${outputs.markdown}`);
   }
   if (outputs.json) {
     await writeAtomic(
       outputs.json,
-      JSON.stringify({ run, options, rows, results }, null, 2) + "\n",
+      JSON.stringify({ run, options, rows, efficiency, ceiling, results }, null, 2) + "\n",
     );
     console.error(`Wrote ${outputs.json}`);
   }
-  return { results, rows };
+  return { results, rows, efficiency };
 }
 
 if (import.meta.main) {

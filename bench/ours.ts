@@ -3,7 +3,7 @@
  * TypeScript implementation (lib/model/model.ts, lib/train/loop.ts, lib/augment/augment.ts, lib/engine/backend.ts),
  * printed as one JSON object of the shared shape ({@link BenchResult} in bench/bench.ts).
  *
- * Measures, after a warm-up:
+ * Measures, after a warm-up, interleaved (each repeat: for each batch size, (a) then (b)):
  * (a) training steps (forward, cross-entropy, backward, Adam) on pre-made augmented batches;
  * (b) one end-to-end training epoch over the first N images with `trainEpoch` (batching, augmentation,
  *     step, loss read-back: the real training path);
@@ -206,25 +206,40 @@ export async function runOursBench(
   let inference: Throughput;
   let trainingPeakRssMiB = 0;
   try {
-    // 2. (a) Training steps on pre-made batches, augmented once outside the timed loop.
-    for (const batchSize of options.batchSizes) {
-      const pool: { x: tf.Tensor4D; y: tf.Tensor1D }[] = [];
-      for (let b = 0; b < options.batchPool; b++) {
-        const images = new Uint8Array(batchSize * 3072);
-        const labels = new Int32Array(batchSize);
-        for (let j = 0; j < batchSize; j++) {
-          const index = (b * batchSize + j) % train.set.count;
-          images.set(train.set.images.subarray(index * 3072, (index + 1) * 3072), j * 3072);
-          labels[j] = train.set.labels[index]!;
+    // 2. (a) Training steps on pre-made batches, augmented once outside the timed loop, and
+    // (b) end-to-end epochs with the library's training loop over the first N images. They are
+    // interleaved — each repeat runs, for each batch size, a step measurement and then an epoch —
+    // so that neither gets the process's slow first seconds (JIT, caches, the allocator's growth)
+    // or a slow phase of the machine to itself: measured one after the other, the first-measured
+    // step at batch 30 read 880 images/s while the later epoch, which includes that step, read
+    // 1077.
+    const pools = new Map<number, { x: tf.Tensor4D; y: tf.Tensor1D }[]>();
+    const stepSamples = new Map<number, number[]>();
+    const epochSamples = new Map<number, number[]>();
+    const indices = Int32Array.from({ length: options.epochImages }, (_, i) => i);
+    let stepIndex = 0;
+    try {
+      for (const batchSize of options.batchSizes) {
+        const pool: { x: tf.Tensor4D; y: tf.Tensor1D }[] = [];
+        pools.set(batchSize, pool);
+        stepSamples.set(batchSize, []);
+        epochSamples.set(batchSize, []);
+        for (let b = 0; b < options.batchPool; b++) {
+          const images = new Uint8Array(batchSize * 3072);
+          const labels = new Int32Array(batchSize);
+          for (let j = 0; j < batchSize; j++) {
+            const index = (b * batchSize + j) % train.set.count;
+            images.set(train.set.images.subarray(index * 3072, (index + 1) * 3072), j * 3072);
+            labels[j] = train.set.labels[index]!;
+          }
+          const rng = createRng(deriveSeed(options.seed, "bench-augment", batchSize, b));
+          pool.push({
+            x: batchToTensor(images, batchSize, { augment: true, rng, config }),
+            y: tf.tensor1d(labels, "int32"),
+          });
         }
-        const rng = createRng(deriveSeed(options.seed, "bench-augment", batchSize, b));
-        pool.push({
-          x: batchToTensor(images, batchSize, { augment: true, rng, config }),
-          y: tf.tensor1d(labels, "int32"),
-        });
       }
-      let stepIndex = 0;
-      const step = async () => {
+      const step = async (pool: { x: tf.Tensor4D; y: tf.Tensor1D }[]) => {
         const { x, y } = pool[stepIndex % pool.length]!;
         const seed = deriveSeed(options.seed, "bench-dropout", stepIndex++);
         const loss = optimizer.minimize(
@@ -235,41 +250,48 @@ export async function runOursBench(
         await loss.data(); // Wait for the step, as PyTorch's synchronous step does.
         loss.dispose();
       };
-      const samples: number[] = [];
-      try {
-        for (let repeat = 0; repeat < options.repeats; repeat++) {
+      for (let repeat = 0; repeat < options.repeats; repeat++) {
+        for (const batchSize of options.batchSizes) {
+          const pool = pools.get(batchSize)!;
+          // The full warm-up before the first measurement of each batch size (new shapes), one
+          // step after that (the epoch before left other shapes in the caches).
           const warmup = repeat === 0 ? options.warmup : 1;
-          for (let i = 0; i < warmup; i++) await step();
+          for (let i = 0; i < warmup; i++) await step(pool);
           const t0 = performance.now();
-          for (let i = 0; i < options.steps; i++) await step();
-          samples.push((batchSize * options.steps) / ((performance.now() - t0) / 1000));
-          log(`train step batch ${batchSize}: ${samples.at(-1)!.toFixed(1)} images/s`);
+          for (let i = 0; i < options.steps; i++) await step(pool);
+          const steps = stepSamples.get(batchSize)!;
+          steps.push((batchSize * options.steps) / ((performance.now() - t0) / 1000));
+          log(`train step batch ${batchSize}: ${steps.at(-1)!.toFixed(1)} images/s`);
+
+          const epochConfig = makeConfig({
+            seed: options.seed,
+            backend: options.backend,
+            batchSize,
+          });
+          const t1 = performance.now();
+          const result = await trainEpoch(model, { set: train.set, indices }, {
+            optimizer,
+            config: epochConfig,
+            epoch: repeat + 1,
+          });
+          const epochs = epochSamples.get(batchSize)!;
+          epochs.push(result.images / ((performance.now() - t1) / 1000));
+          log(`epoch batch ${batchSize}: ${epochs.at(-1)!.toFixed(1)} images/s`);
         }
-      } finally {
+      }
+    } finally {
+      for (const pool of pools.values()) {
         for (const { x, y } of pool) {
           x.dispose();
           y.dispose();
         }
       }
-      trainStep.push(entry(batchSize, batchSize * options.steps, samples));
     }
-
-    // 3. (b) End-to-end epochs with the library's training loop over the first N images.
-    const indices = Int32Array.from({ length: options.epochImages }, (_, i) => i);
     for (const batchSize of options.batchSizes) {
-      const epochConfig = makeConfig({ seed: options.seed, backend: options.backend, batchSize });
-      const samples: number[] = [];
-      for (let repeat = 0; repeat < options.repeats; repeat++) {
-        const t0 = performance.now();
-        const result = await trainEpoch(model, { set: train.set, indices }, {
-          optimizer,
-          config: epochConfig,
-          epoch: repeat + 1,
-        });
-        samples.push(result.images / ((performance.now() - t0) / 1000));
-        log(`epoch batch ${batchSize}: ${samples.at(-1)!.toFixed(1)} images/s`);
-      }
-      epoch.push(entry(batchSize, options.epochImages, samples));
+      trainStep.push(
+        entry(batchSize, batchSize * options.steps, stepSamples.get(batchSize)!),
+      );
+      epoch.push(entry(batchSize, options.epochImages, epochSamples.get(batchSize)!));
     }
 
     trainingPeakRssMiB = peakMemoryMiB();

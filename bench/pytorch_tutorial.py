@@ -18,7 +18,9 @@ Modes:
          tutorial's lines and, last, one JSON line with the results.
   bench  throughput measurements for `deno task bench` (bench/bench.ts), printed as one JSON object.
 
-Run with Debian's PyTorch: /usr/bin/python3 bench/pytorch_tutorial.py train --data /tmp/cifar10 ...
+Run with the project venv's PyTorch (`deno task bench` makes it; bench/pytorch_env.ts):
+  .tools/pytorch-2.14.1/bin/python bench/pytorch_tutorial.py train --data /tmp/cifar10 ...
+or with Debian's (PyTorch 1.13): /usr/bin/python3 bench/pytorch_tutorial.py train ...
 """
 
 import argparse
@@ -45,9 +47,10 @@ try:
     from torchvision import transforms
 except ImportError as error:  # pragma: no cover - depends on the machine
     sys.stderr.write(
-        "Cannot import PyTorch (%s): expected Debian's python3-torch and python3-torchvision under "
-        "/usr/bin/python3; install them with `apt-get install -y python3-torch python3-torchvision` "
-        "(`deno task bench` does this itself when run as root)\n" % error
+        "Cannot import PyTorch (%s) in %s: expected torch and torchvision; run this script with the "
+        "project venv's .tools/pytorch-2.14.1/bin/python (`deno task bench` makes it), or with "
+        "Debian's /usr/bin/python3 after `apt-get install -y python3-torch python3-torchvision`\n"
+        % (error, sys.executable)
     )
     sys.exit(3)
 
@@ -347,7 +350,8 @@ def run_train(args):
         os.close(handle)
 
     epochs = []
-    valid_loss_min = np.Inf
+    # The tutorial's `np.Inf`, spelled as NumPy 2 (which the reference venv has) still knows it.
+    valid_loss_min = np.inf
     train_seen = 0
     train_phase_seconds = 0.0  # training batches only (validation excluded), for images/s
     for epoch in range(1, args.epochs + 1):
@@ -522,32 +526,39 @@ def run_bench(args):
     model, criterion, optimizer = build(args)
     log = open(os.devnull, "w") if args.quiet else sys.stderr
 
-    # (a) Training steps on pre-made batches (augmented once, outside the timed loop).
-    train_step = []
+    # (a) Training steps on pre-made batches (augmented once, outside the timed loop) and (b)
+    # end-to-end epochs over the first N images with the tutorial's DataLoader and transforms,
+    # interleaved as in bench/ours.ts: each repeat runs, for each batch size, a step measurement
+    # then an epoch, so neither gets the process's slow first seconds or a slow phase of the
+    # machine to itself.
+    pools, loaders = {}, {}
+    step_samples = {b: [] for b in batch_sizes}
+    epoch_samples = {b: [] for b in batch_sizes}
     for batch_size in batch_sizes:
         pool = []
         for b in range(args.batch_pool):
             items = [train_data[(b * batch_size + j) % len(train_data)] for j in range(batch_size)]
             pool.append((torch.stack([x for x, _ in items]),
                          torch.tensor([y for _, y in items], dtype=torch.int64)))
-        samples = []
-        for repeat in range(args.repeats):
+        pools[batch_size] = pool
+        loaders[batch_size] = DataLoader(
+            train_data, batch_size=batch_size,
+            sampler=SubsetRandomSampler(list(range(args.epoch_images))),
+            num_workers=args.num_workers)
+    for repeat in range(args.repeats):
+        for batch_size in batch_sizes:
+            # The full warm-up before the first measurement of each batch size, one step after.
             warmup = args.warmup if repeat == 0 else 1
-            samples.append(measure_train_steps(model, criterion, optimizer, pool, warmup, args.steps))
-            log.write("pytorch train step batch %d: %.1f images/s\n" % (batch_size, samples[-1]))
-        train_step.append(median_entry(batch_size, batch_size * args.steps, samples))
-
-    # (b) End-to-end epochs over the first N images with the tutorial's DataLoader and transforms.
-    epoch = []
-    for batch_size in batch_sizes:
-        loader = DataLoader(train_data, batch_size=batch_size,
-                            sampler=SubsetRandomSampler(list(range(args.epoch_images))),
-                            num_workers=args.num_workers)
-        samples = []
-        for repeat in range(args.repeats):
-            samples.append(measure_epoch(model, criterion, optimizer, loader))
-            log.write("pytorch epoch batch %d: %.1f images/s\n" % (batch_size, samples[-1]))
-        epoch.append(median_entry(batch_size, args.epoch_images, samples))
+            step_samples[batch_size].append(measure_train_steps(
+                model, criterion, optimizer, pools[batch_size], warmup, args.steps))
+            log.write("pytorch train step batch %d: %.1f images/s\n"
+                      % (batch_size, step_samples[batch_size][-1]))
+            epoch_samples[batch_size].append(
+                measure_epoch(model, criterion, optimizer, loaders[batch_size]))
+            log.write("pytorch epoch batch %d: %.1f images/s\n"
+                      % (batch_size, epoch_samples[batch_size][-1]))
+    train_step = [median_entry(b, b * args.steps, step_samples[b]) for b in batch_sizes]
+    epoch = [median_entry(b, args.epoch_images, epoch_samples[b]) for b in batch_sizes]
 
     training_peak = peak_rss_mib()
 

@@ -3,6 +3,8 @@ import { withTempDir } from "./_util.ts";
 import {
   type BenchResult,
   DEFAULT_BENCH_OPTIONS,
+  describeCeiling,
+  efficiencyRows,
   ensurePytorch,
   formatReport,
   markdownTable,
@@ -11,12 +13,51 @@ import {
   parseBenchOutput,
   runSide,
   sideCommand,
+  summarizeCeiling,
   summarizeResults,
   writeSyntheticData,
 } from "../bench/bench.ts";
+import {
+  type CeilingResult,
+  measureCeiling,
+  parseCeilingArgs,
+  parseCeilingOutput,
+  runCeiling,
+} from "../bench/ceiling.ts";
+import {
+  DEFAULT_VENV_DIR,
+  ensurePytorchVenv,
+  FALLBACK_INSTALL,
+  isPinnedVersion,
+  TORCH_VERSION,
+  TORCHVISION_VERSION,
+  venvPython,
+} from "../bench/pytorch_env.ts";
+import { trainingGflopPerImage } from "../bench/stats.ts";
+import { makeConfig } from "../lib/core/config.ts";
 
-const PYTHON = "/usr/bin/python3";
 const SCRIPT = new URL("../bench/pytorch_tutorial.py", import.meta.url).pathname;
+
+async function importsTorch(python: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command(python, {
+      args: ["-c", "import torch, torchvision"],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The interpreter the PyTorch tests run: the project venv when `deno task bench` has made it,
+ * else Debian's; the tests are skipped when neither imports torch.
+ */
+const PYTHON = await importsTorch(venvPython(DEFAULT_VENV_DIR))
+  ? venvPython(DEFAULT_VENV_DIR)
+  : "/usr/bin/python3";
 
 function makeResult(
   side: "ours" | "pytorch",
@@ -65,17 +106,8 @@ function makeResult(
   };
 }
 
-async function hasTorch(): Promise<boolean> {
-  try {
-    const out = await new Deno.Command(PYTHON, {
-      args: ["-c", "import torch, torchvision"],
-      stdout: "null",
-      stderr: "null",
-    }).output();
-    return out.success;
-  } catch {
-    return false;
-  }
+function hasTorch(): Promise<boolean> {
+  return importsTorch(PYTHON);
 }
 
 Deno.test("median() takes the middle value or the mean of the middle two", () => {
@@ -234,6 +266,8 @@ Deno.test("parseBenchArgs() reads the driver's flags and rejects others", () => 
   assert.equal(help, false);
   assert.equal(options.repeats, DEFAULT_BENCH_OPTIONS.repeats);
   assert.deepEqual(DEFAULT_BENCH_OPTIONS.sides, ["ours", "pytorch"]);
+  assert.equal(options.python, null);
+  assert.equal(parseBenchArgs(["--python", "/usr/bin/python3"]).options.python, "/usr/bin/python3");
 
   assert.throws(() => parseBenchArgs(["--sides", "ours,tensorflow"]), {
     name: "RangeError",
@@ -263,7 +297,12 @@ Deno.test("sideCommand() gives both sides the same data and settings; oursComman
   const options = { ...DEFAULT_BENCH_OPTIONS, steps: 4, batchSizes: [30, 128] };
   const pytorch = sideCommand("pytorch", "/data", options);
   const ours = sideCommand("ours", "/data", options);
-  assert.deepEqual(pytorch.slice(0, 3), [PYTHON, SCRIPT, "bench"]);
+  // The project venv unless --python names another interpreter.
+  assert.deepEqual(pytorch.slice(0, 3), [venvPython(DEFAULT_VENV_DIR), SCRIPT, "bench"]);
+  assert.equal(
+    sideCommand("pytorch", "/data", { ...options, python: "/usr/bin/python3" })[0],
+    "/usr/bin/python3",
+  );
   assert.deepEqual(ours.slice(0, 3), [Deno.execPath(), "run", "-A"]);
   assert.ok(ours[3]!.endsWith("/bench/ours.ts"));
   const shared = pytorch.slice(3);
@@ -318,7 +357,8 @@ Deno.test("ensurePytorch() names the fix when the interpreter lacks PyTorch", as
     name: "Error",
     message: "Cannot run the PyTorch side: /nonexistent/python3 cannot import torch and " +
       "torchvision; install Debian's packages with `sudo apt-get install -y python3-torch " +
-      "python3-torchvision` (or pass --python with an interpreter that has them)",
+      "python3-torchvision` (or pass --python with an interpreter that has them, or leave " +
+      "--python out to use the project's venv with torch 2.14.1)",
   });
 });
 
@@ -355,7 +395,10 @@ async function assertTinyBenchRun(side: "ours" | "pytorch", extraArgs: string[] 
       inferenceImages: 10,
       inferenceBatchSize: 4,
     };
-    const result = await runSide([...sideCommand(side, dir, options), ...extraArgs], side);
+    const result = await runSide(
+      [...sideCommand(side, dir, { ...options, python: PYTHON }), ...extraArgs],
+      side,
+    );
     assert.equal(result.data.synthetic, true);
     assert.equal(result.data.testImages, 10);
     assert.deepEqual(result.settings.batchSizes, [4, 8]);
@@ -512,4 +555,382 @@ Deno.test({
     assert.match(stdout, /aten::\w*convolution/);
     assert.match(stdout, /Self CPU time total/);
   },
+});
+
+Deno.test("trainingGflopPerImage() counts a training step's products from the config", () => {
+  // The tutorial's model: conv 3→16, 16→32 at 32×32, conv 32→64, 64→128 at 16×16, dense 8192→500
+  // and 500→10; three products each, less conv1's input gradient.
+  const conv = (hw: number, cin: number, cout: number) => 2 * hw * hw * 9 * cin * cout;
+  const forward = conv(32, 3, 16) + conv(32, 16, 32) + conv(16, 32, 64) + conv(16, 64, 128) +
+    2 * 8192 * 500 + 2 * 500 * 10;
+  const expected = (3 * forward - conv(32, 3, 16)) / 1e9;
+  assert.equal(trainingGflopPerImage(makeConfig()), expected);
+  assert.ok(Math.abs(expected - 0.196245) < 1e-6, `${expected}`);
+  // Another architecture: one convolution, a pool after it, 16×16×8 features.
+  const small = makeConfig({ convChannels: [8], poolEvery: 1, hiddenUnits: 10 });
+  const smallForward = conv(32, 3, 8) + 2 * 2048 * 10 + 2 * 10 * 10;
+  assert.equal(trainingGflopPerImage(small), (3 * smallForward - conv(32, 3, 8)) / 1e9);
+});
+
+function ceilingAt(best: number, median: number): CeilingResult {
+  return {
+    mode: "ceiling",
+    library: "OpenBLAS 0.3.21 Haswell",
+    libraryPath: "libopenblas.so.0",
+    threads: 2,
+    libraryThreads: 2,
+    sizes: [1536, 2048],
+    repeats: 5,
+    samples: [],
+    bestGflops: best,
+    medianGflops: median,
+  };
+}
+
+Deno.test("summarizeCeiling() takes the higher best of before and after, and says what is missing", () => {
+  const both = summarizeCeiling(
+    { ok: true, result: ceilingAt(200, 190) },
+    { ok: true, result: ceilingAt(210, 195) },
+  );
+  assert.equal(both.gflops, 210);
+  assert.equal(
+    describeCeiling(both),
+    "sgemm ceiling: 210.0 GFLOP/s (OpenBLAS sgemm, 2 thread(s), n = 1536, 2048; best before " +
+      "the rounds 200.0, after 210.0; medians 190.0, 195.0; OpenBLAS 0.3.21 Haswell)",
+  );
+  const one = summarizeCeiling({ ok: false, reason: "killed" }, {
+    ok: true,
+    result: ceilingAt(180, 170),
+  });
+  assert.equal(one.gflops, 180);
+  assert.deepEqual(one.problems, ["before the rounds: killed"]);
+  assert.match(
+    describeCeiling(one),
+    /best before the rounds —, after 180\.0; .*; before the rounds: killed\)$/,
+  );
+  const none = summarizeCeiling({ ok: false, reason: "no BLAS" }, { ok: false, reason: "no BLAS" });
+  assert.equal(none.gflops, null);
+  assert.equal(
+    describeCeiling(none),
+    "sgemm ceiling: not measured (before the rounds: no BLAS; after the rounds: no BLAS)",
+  );
+});
+
+Deno.test("efficiencyRows() gives GFLOP/s, share of the ceiling and epoch / step per batch size", () => {
+  const rows = summarizeResults([
+    makeResult("ours", [[30, [1000]], [128, [1200]]], [500], 300),
+    makeResult("pytorch", [[30, [800]]], [1000], 600),
+  ]);
+  // makeResult's epochs run at half the step's throughput.
+  const out = efficiencyRows(rows, 0.2, 400);
+  assert.deepEqual(out.map((r) => [r.key, r.unit, r.values]), [
+    ["stepGflops:30", "GFLOP/s", { ours: 200, pytorch: 160 }],
+    ["ceilingShare:30", "%", { ours: 50, pytorch: 40 }],
+    ["epochStep:30", "%", { ours: 50, pytorch: 50 }],
+    ["stepGflops:128", "GFLOP/s", { ours: 240 }],
+    ["ceilingShare:128", "%", { ours: 60 }],
+    ["epochStep:128", "%", { ours: 50 }],
+  ]);
+  assert.deepEqual(efficiencyRows(rows, 0.2, null).map((r) => r.key), [
+    "stepGflops:30",
+    "epochStep:30",
+    "stepGflops:128",
+    "epochStep:128",
+  ]);
+  const lines = formatReport(rows, out);
+  assert.ok(lines.includes("epoch / step throughput, batch 30: ours 50.0%, PyTorch 50.0%"));
+  assert.ok(lines.includes("Training step compute, batch 128: ours 240.0 GFLOP/s, PyTorch —"));
+  assert.ok(
+    lines.includes("Training step share of the sgemm ceiling, batch 30: ours 50.0%, PyTorch 40.0%"),
+  );
+  assert.match(lines.at(-1)!, /^ratio ours\/PyTorch, Peak RSS \(whole run\)/);
+  const md = markdownTable(rows, {
+    ours: "ours",
+    pytorch: "torch",
+    data: "synthetic",
+    rounds: 1,
+    machine: "2 cores",
+    date: "2026-12-02",
+    ceiling: describeCeiling(summarizeCeiling(
+      { ok: true, result: ceilingAt(400, 390) },
+      { ok: true, result: ceilingAt(395, 385) },
+    )),
+    gflopPerImage: 0.2,
+  }, out);
+  assert.match(md, /^\| Training step compute, batch 30 \(GFLOP\/s\) \| 200 \| 160 \| — \|$/m);
+  assert.match(
+    md,
+    /^\| Training step share of the sgemm ceiling, batch 30 \(%\) \| 50% \| 40% \| — \|$/m,
+  );
+  assert.match(md, /^\| epoch \/ step throughput, batch 128 \(%\) \| 50% \| — \| — \|$/m);
+  assert.match(md, /sgemm ceiling: 400\.0 GFLOP\/s \(OpenBLAS sgemm, 2 thread\(s\)/);
+  assert.match(md, /A training step does 0\.200 GFLOP per image/);
+});
+
+Deno.test("measureCeiling() times each size after an untimed product; bad settings are named", () => {
+  const calls: number[] = [];
+  const library = {
+    description: "fake",
+    path: "fake.so",
+    getThreads: () => 3,
+    sgemm(_ta: boolean, _tb: boolean, m: number, n: number, k: number) {
+      assert.equal(m, n);
+      assert.equal(n, k);
+      calls.push(n);
+    },
+  };
+  const result = measureCeiling(library, { threads: 3, sizes: [8, 16], repeats: 2 });
+  assert.deepEqual(calls, [8, 8, 8, 16, 16, 16]);
+  assert.deepEqual(result.samples.map((s) => s.n), [8, 8, 16, 16]);
+  assert.equal(result.libraryThreads, 3);
+  assert.equal(result.bestGflops, Math.max(...result.samples.map((s) => s.gflops)));
+  assert.equal(result.medianGflops, median(result.samples.map((s) => s.gflops)));
+  assert.throws(() => measureCeiling(library, { threads: 1, sizes: [], repeats: 1 }), {
+    name: "RangeError",
+    message: "Cannot measure the sgemm ceiling: expected at least one size and one repeat, " +
+      "found sizes [] and 1 repeat(s)",
+  });
+  assert.throws(() => parseCeilingArgs(["--sizes", "1024,x"]), {
+    name: "RangeError",
+    message: 'Cannot parse --sizes: expected an integer ≥ 1, found "x"',
+  });
+  assert.throws(() => parseCeilingOutput("oops\n"), {
+    name: "SyntaxError",
+    message: 'Cannot read the sgemm ceiling: expected a JSON line with "mode": "ceiling", ' +
+      'bestGflops and medianGflops, found "oops\\n"',
+  });
+});
+
+Deno.test("bench:ceiling measures OpenBLAS's sgemm in its own process at the given threads", async () => {
+  const measured = await runCeiling({ threads: 1, sizes: [128, 256], repeats: 2 });
+  if (!measured.ok) {
+    // Only a machine without OpenBLAS may fail here, and it must say so.
+    assert.match(measured.reason, /Cannot load OpenBLAS/);
+    return;
+  }
+  const r = measured.result;
+  assert.equal(r.threads, 1);
+  assert.equal(r.libraryThreads, 1); // OPENBLAS_NUM_THREADS was set before the library loaded.
+  assert.deepEqual(r.samples.map((s) => s.n), [128, 128, 256, 256]);
+  assert.ok(r.bestGflops > 0.1 && r.bestGflops < 1e5, `${r.bestGflops}`);
+  assert.match(r.library, /\S/);
+});
+
+/** Writes an executable shell script. */
+async function writeScript(path: string, body: string): Promise<string> {
+  await Deno.writeTextFile(path, `#!/bin/sh\n${body}`);
+  await Deno.chmod(path, 0o755);
+  return path;
+}
+
+/**
+ * A fake `python3` for {@link ensurePytorchVenv}: `-m venv DIR` makes DIR/bin/python, a fake venv
+ * interpreter whose `-m pip install` logs its arguments to DIR/pip.log and whose `-c` prints the
+ * pinned versions once a torch install succeeded. `plain` and `noDeps` say whether the plain and
+ * the `--no-deps` torch installs succeed.
+ */
+async function fakeBasePython(
+  dir: string,
+  behaviour: { venv?: boolean; plain: boolean; noDeps: boolean },
+): Promise<string> {
+  const installed =
+    `touch "$venv/installed"; printf '#!%s/bin/python\\n' "$venv" > "$venv/bin/pip"`;
+  const venvPythonScript = await writeScript(
+    `${dir}/fake-venv-python`,
+    `venv="$(cd "$(dirname "$0")/.." && pwd)"
+if [ "$1" = "-c" ]; then
+  if [ -f "$venv/installed" ]; then echo "${TORCH_VERSION}+cu130 ${TORCHVISION_VERSION}+cu130"; exit 0; fi
+  echo "ModuleNotFoundError: No module named 'torch'" >&2; exit 1
+fi
+if [ "$1" = "-m" ] && [ "$2" = "pip" ] && [ "$3" = "install" ]; then
+  shift 3
+  echo "$*" >> "$venv/pip.log"
+  case "$*" in
+    *--no-deps*torch==*) ${
+      behaviour.noDeps
+        ? installed
+        : `echo "ERROR: No matching distribution found for torch==${TORCH_VERSION}" >&2; exit 1`
+    } ;;
+    *torch==*) ${
+      behaviour.plain
+        ? installed
+        : `echo "ERROR: No matching distribution found for cuda-bindings" >&2; exit 1`
+    } ;;
+  esac
+  echo "Successfully installed something"; exit 0
+fi
+echo "fake venv python: unexpected $*" >&2; exit 9
+`,
+  );
+  return await writeScript(
+    `${dir}/fake-python3`,
+    `if [ "$1" = "-m" ] && [ "$2" = "venv" ] && [ "$3" = "--prompt" ]; then
+  set -- "$5"
+  ${
+      behaviour.venv === false
+        ? `echo "Error: Command '[\"$1/bin/python3\", \"-m\", \"ensurepip\"]' returned non-zero exit status 1." >&2; exit 1`
+        : ""
+    }
+  mkdir -p "$1/bin" && cp "${venvPythonScript}" "$1/bin/python"
+  printf 'home = /fake\\ncommand = fake-python3 -m venv %s\\n' "$1" > "$1/pyvenv.cfg"
+  exit 0
+fi
+echo "fake python3: unexpected $*" >&2; exit 9
+`,
+  );
+}
+
+async function names(dir: string): Promise<string[]> {
+  return (await Array.fromAsync(Deno.readDir(dir))).map((e) => e.name).sort();
+}
+
+Deno.test("isPinnedVersion() ignores the local build tag only", () => {
+  assert.ok(isPinnedVersion("2.14.1+cu130", "2.14.1"));
+  assert.ok(isPinnedVersion("0.29.1", "0.29.1"));
+  assert.ok(!isPinnedVersion("2.14.10", "2.14.1"));
+  assert.ok(!isPinnedVersion("1.13.0a0+git", "2.14.1"));
+  assert.ok(DEFAULT_VENV_DIR.endsWith(`/.tools/pytorch-${TORCH_VERSION}`));
+});
+
+Deno.test("ensurePytorchVenv() reuses a venv that imports the pinned versions, without python3", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/pytorch`;
+    await Deno.mkdir(`${dir}/bin`, { recursive: true });
+    await writeScript(
+      `${dir}/bin/python`,
+      `echo "${TORCH_VERSION}+cu130 ${TORCHVISION_VERSION}+cu130"\n`,
+    );
+    const lines: string[] = [];
+    const venv = await ensurePytorchVenv({
+      dir,
+      basePython: `${root}/no-such-python3`,
+      log: (l) => lines.push(l),
+    });
+    assert.deepEqual(venv, {
+      dir,
+      python: `${dir}/bin/python`,
+      versions: { torch: `${TORCH_VERSION}+cu130`, torchvision: `${TORCHVISION_VERSION}+cu130` },
+      installed: false,
+    });
+    assert.deepEqual(lines, []);
+  });
+});
+
+Deno.test("ensurePytorchVenv() falls back to the step-by-step install and renames it into place", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/pytorch`;
+    // Leftovers of a killed install (its process is gone) go; one of a running process stays.
+    await Deno.mkdir(`${dir}.partial-999999999-0123abcd`);
+    await Deno.mkdir(`${dir}.partial-1-0123abcd`);
+    const basePython = await fakeBasePython(root, { plain: false, noDeps: true });
+    const lines: string[] = [];
+    const venv = await ensurePytorchVenv({ dir, basePython, log: (l) => lines.push(l) });
+    assert.equal(venv.installed, true);
+    assert.equal(venv.python, `${dir}/bin/python`);
+    assert.deepEqual(venv.versions, {
+      torch: `${TORCH_VERSION}+cu130`,
+      torchvision: `${TORCHVISION_VERSION}+cu130`,
+    });
+    const pipCalls = (await Deno.readTextFile(`${dir}/pip.log`)).trim().split("\n");
+    const flags = "--disable-pip-version-check --progress-bar off";
+    assert.deepEqual(pipCalls, [
+      `${flags} torch==${TORCH_VERSION} torchvision==${TORCHVISION_VERSION}`,
+      ...FALLBACK_INSTALL.map((step) => `${flags} ${step.args.join(" ")}`),
+    ]);
+    assert.ok(pipCalls[3]!.includes("nvidia-cudnn-cu13==9.24.0.43"));
+    // The scripts name the final folder, not the temporary one.
+    assert.equal(await Deno.readTextFile(`${dir}/bin/pip`), `#!${dir}/bin/python\n`);
+    assert.match(await Deno.readTextFile(`${dir}/pyvenv.cfg`), new RegExp(`venv ${dir}\n`));
+    assert.deepEqual(await names(root), [
+      "fake-python3",
+      "fake-venv-python",
+      "pytorch",
+      "pytorch.partial-1-0123abcd",
+    ]);
+    const text = lines.join("\n");
+    assert.match(text, /pytorch is missing: installing torch 2\.14\.1 and torchvision 0\.29\.1/);
+    assert.match(text, /removing .*pytorch\.partial-999999999-0123abcd, left by an install/);
+    assert.match(
+      text,
+      /the plain install failed \(exit code 1: ERROR: No matching distribution found for cuda-bindings\); falling back/,
+    );
+    assert.match(
+      text,
+      /step 3\/3, the NVIDIA libraries torch links .*: pip install --no-deps nvidia-cudnn/,
+    );
+    assert.match(text, /^ {2}pip: Successfully installed something$/m);
+    assert.match(text, /installed torch 2\.14\.1\+cu130, torchvision 0\.29\.1\+cu130 in /);
+  });
+});
+
+Deno.test("ensurePytorchVenv() replaces a venv with other versions only once the new one imports", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/pytorch`;
+    await Deno.mkdir(`${dir}/bin`, { recursive: true });
+    await writeScript(`${dir}/bin/python`, `echo "2.13.0+cpu 0.28.0+cpu"\n`);
+    const lines: string[] = [];
+    const basePython = await fakeBasePython(root, { plain: true, noDeps: false });
+    const venv = await ensurePytorchVenv({ dir, basePython, log: (l) => lines.push(l) });
+    assert.equal(venv.installed, true);
+    assert.equal(venv.versions.torch, `${TORCH_VERSION}+cu130`);
+    assert.match(
+      lines[0]!,
+      /does not import torch 2\.14\.1 and torchvision 0\.29\.1 \(found torch 2\.13\.0\+cpu, torchvision 0\.28\.0\+cpu\): reinstalling it$/,
+    );
+    // Only the plain install ran; nothing of the old venv or the temporary folder is left.
+    assert.equal((await Deno.readTextFile(`${dir}/pip.log`)).trim().split("\n").length, 1);
+    assert.deepEqual(await names(root), ["fake-python3", "fake-venv-python", "pytorch"]);
+  });
+});
+
+Deno.test("ensurePytorchVenv() names the fix when python3, its venv module or pip fails", async () => {
+  await withTempDir(async (root) => {
+    const dir = `${root}/pytorch`;
+    const quiet = () => {};
+    await assert.rejects(
+      () => ensurePytorchVenv({ dir, basePython: `${root}/no-such-python3`, log: quiet }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          new RegExp(
+            `^Cannot make the PyTorch venv: expected an interpreter named ${root}/no-such-python3, ` +
+              "found none \\(.+\\); install Python 3 with its venv module \\(Debian: " +
+              "`apt-get install -y python3 python3-venv`\\), or pass --python PATH with an " +
+              "interpreter that has torch and torchvision$",
+          ),
+        );
+        return true;
+      },
+    );
+    const noVenv = await fakeBasePython(root, { venv: false, plain: true, noDeps: true });
+    await assert.rejects(
+      () => ensurePytorchVenv({ dir, basePython: noVenv, log: quiet }),
+      (error: Error) => {
+        assert.match(
+          error.message,
+          /^Cannot make the PyTorch venv: `.*fake-python3 -m venv --prompt pytorch .*pytorch\.partial-\d+-[0-9a-f]+` exited with code 1, expected 0 \(Error: Command .*ensurepip.* returned non-zero exit status 1\.\); install Python's venv module \(Debian: `apt-get install -y python3-venv`\), or pass --python PATH/,
+        );
+        return true;
+      },
+    );
+    assert.deepEqual(await names(root), ["fake-python3", "fake-venv-python"]);
+    const noPip = await fakeBasePython(root, { plain: false, noDeps: false });
+    await assert.rejects(
+      () => ensurePytorchVenv({ dir, basePython: noPip, log: quiet }),
+      (error: Error) => {
+        assert.equal(
+          error.message,
+          `Cannot install torch 2.14.1 and torchvision 0.29.1 into ${dir}: \`pip install --no-deps ` +
+            "torch==2.14.1 torchvision==0.29.1` exited with code 1, expected 0 (ERROR: No matching " +
+            "distribution found for torch==2.14.1; the plain install had failed too: ERROR: No " +
+            "matching distribution found for cuda-bindings); check that pip reaches a package " +
+            "index with these versions (`pip config list`, PIP_INDEX_URL), or pass --python PATH " +
+            "with an interpreter that has torch and torchvision",
+        );
+        return true;
+      },
+    );
+    // A failed install leaves nothing that a later run would trust.
+    assert.deepEqual(await names(root), ["fake-python3", "fake-venv-python"]);
+  });
 });
