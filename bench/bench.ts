@@ -134,7 +134,42 @@ export interface BenchOptions {
   python: string | null;
   /** Command that runs our side, replacing `deno run -A bench/ours.ts`; the shared flags are appended. @default null */
   oursCommand: string[] | null;
+  /**
+   * Limit both sides (and the sgemm ceiling) to one instruction set, e.g. `avx2` on an AVX-512
+   * machine as the nearest stand-in for an AVX2 CPU; null leaves each its own choice (see
+   * {@link ISA_LIMITS}). @default null
+   */
+  isa: IsaLimit | null;
 }
+
+/** The instruction sets `--isa` can limit a run to. */
+export type IsaLimit = "avx512" | "avx2" | "portable";
+
+/**
+ * What `--isa` sets for the processes it starts: our native build (`CIFAR10_NATIVE_ISA`),
+ * PyTorch's own kernels (`ATEN_CPU_CAPABILITY`) and its oneDNN convolutions
+ * (`ONEDNN_MAX_CPU_ISA`), and OpenBLAS's kernels (`OPENBLAS_CORETYPE`; left alone for AVX-512,
+ * where OpenBLAS 0.3.21's own choice was faster here).
+ */
+export const ISA_LIMITS: Readonly<Record<IsaLimit, Readonly<Record<string, string>>>> = {
+  avx512: {
+    CIFAR10_NATIVE_ISA: "avx512",
+    ATEN_CPU_CAPABILITY: "avx512",
+    ONEDNN_MAX_CPU_ISA: "AVX512_CORE",
+  },
+  avx2: {
+    CIFAR10_NATIVE_ISA: "avx2",
+    ATEN_CPU_CAPABILITY: "avx2",
+    ONEDNN_MAX_CPU_ISA: "AVX2",
+    OPENBLAS_CORETYPE: "Haswell",
+  },
+  portable: {
+    CIFAR10_NATIVE_ISA: "portable",
+    ATEN_CPU_CAPABILITY: "default",
+    ONEDNN_MAX_CPU_ISA: "SSE41",
+    OPENBLAS_CORETYPE: "Nehalem",
+  },
+};
 
 /** The defaults of {@link BenchOptions}. */
 export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
@@ -153,6 +188,7 @@ export const DEFAULT_BENCH_OPTIONS: Readonly<BenchOptions> = Object.freeze({
   backend: "auto",
   python: null,
   oursCommand: null,
+  isa: null,
 });
 
 const BENCH_DIR = new URL(".", import.meta.url).pathname;
@@ -837,6 +873,7 @@ const EXTRA_FLAGS = {
   "--inference-batch-size": "string",
   "--threads": "string",
   "--python": "string",
+  "--isa": "string",
   "--ours-cmd": "string",
   "--markdown": "string",
   "--json": "string",
@@ -857,6 +894,8 @@ const USAGE = `deno task bench [flags]
                            with apt-get when root). Default: the project venv
                            .tools/pytorch-${TORCH_VERSION}/ with torch ${TORCH_VERSION}, torchvision
                            ${TORCHVISION_VERSION}, made with pip on the first run (~4.6 GB, minutes)
+  --isa avx2               limit both sides and the ceiling to one ISA (avx512, avx2, portable):
+                           on an AVX-512 machine, the nearest stand-in for an AVX2 CPU
   --ours-cmd "CMD ARGS"    command for our side instead of deno run -A bench/ours.ts
   --markdown FILE          also write the Markdown table to FILE
   --json FILE              also write every raw result and the summary to FILE
@@ -943,6 +982,15 @@ export function parseBenchArgs(
     options.sides = list as Side[];
   }
   if (text("python") !== undefined) options.python = text("python")!;
+  const isa = text("isa");
+  if (isa !== undefined) {
+    if (!Object.hasOwn(ISA_LIMITS, isa)) {
+      throw new RangeError(
+        `Cannot parse --isa: expected one of ${Object.keys(ISA_LIMITS).join(", ")}, found "${isa}"`,
+      );
+    }
+    options.isa = isa as IsaLimit;
+  }
   const oursCmd = text("ours-cmd");
   if (oursCmd !== undefined) {
     const parts = oursCmd.trim().split(/\s+/).filter((p) => p !== "");
@@ -976,7 +1024,12 @@ export async function runBenchmark(
   options: BenchOptions,
   outputs: { markdown?: string | null; json?: string | null } = {},
 ): Promise<{ results: BenchResult[]; rows: MetricRow[]; efficiency: EfficiencyRow[] }> {
-  // 0. The reference interpreter: the project venv (made on the first run) unless --python.
+  // 0. The ISA limit, inherited by every process started below; the reference interpreter: the
+  // project venv (made on the first run) unless --python.
+  const limits = options.isa === null ? null : ISA_LIMITS[options.isa];
+  const limitText = Object.entries(limits ?? {}).map(([n, v]) => `${n}=${v}`).join(" ");
+  for (const [name, value] of Object.entries(limits ?? {})) Deno.env.set(name, value);
+  if (limits !== null) console.error(`ISA limited to ${options.isa}: ${limitText}`);
   let interpreter: string | null = null;
   if (options.sides.includes("pytorch")) {
     if (options.python === null) {
@@ -1050,7 +1103,8 @@ export async function runBenchmark(
       ? "synthetic (random pixels, CIFAR-10 layout; NOT CIFAR-10)"
       : `CIFAR-10 from ${options.dataPath}`,
     rounds: options.rounds,
-    machine: describeMachine(),
+    machine: describeMachine() +
+      (options.isa === null ? "" : `, both sides limited to ${options.isa} (--isa)`),
     date: new Date().toISOString().slice(0, 10),
     ceiling: describeCeiling(ceiling),
     gflopPerImage,
@@ -1059,6 +1113,7 @@ export async function runBenchmark(
   console.log(`ours: ${run.ours ?? "not run"}`);
   console.log(`PyTorch: ${run.pytorch ?? "not run"}`);
   console.log(`Machine: ${run.machine}`);
+  if (limits !== null) console.log(`ISA limited to ${options.isa} on both sides: ${limitText}`);
   console.log(run.ceiling);
   console.log(`Training step: ${gflopPerImage.toFixed(3)} GFLOP per image (products only)`);
   for (const line of formatReport(rows, efficiency)) console.log(line);

@@ -297,10 +297,18 @@ def peak_rss_mib():
     return _highest_peak_mib
 
 
+def cpu_capability():
+    """The vector ISA of ATen's kernels (ATEN_CPU_CAPABILITY can lower it), e.g. AVX512."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # PyTorch < 2.0
+        return "unknown"
+
+
 def runtime_description(args):
     return {
-        "implementation": "PyTorch %s (torchvision %s), CPU"
-        % (torch.__version__, __import__("torchvision").__version__),
+        "implementation": "PyTorch %s (torchvision %s), CPU, kernels %s"
+        % (torch.__version__, __import__("torchvision").__version__, cpu_capability()),
         "backend": "pytorch-cpu",
         "threads": torch.get_num_threads(),
     }

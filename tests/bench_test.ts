@@ -7,6 +7,7 @@ import {
   efficiencyRows,
   ensurePytorch,
   formatReport,
+  ISA_LIMITS,
   markdownTable,
   median,
   parseBenchArgs,
@@ -932,5 +933,21 @@ Deno.test("ensurePytorchVenv() names the fix when python3, its venv module or pi
     );
     // A failed install leaves nothing that a later run would trust.
     assert.deepEqual(await names(root), ["fake-python3", "fake-venv-python"]);
+  });
+});
+
+Deno.test("--isa limits both sides to one instruction set, and names the choices when wrong", () => {
+  assert.equal(parseBenchArgs([]).options.isa, null);
+  assert.equal(parseBenchArgs(["--isa", "avx2"]).options.isa, "avx2");
+  // Each limit reaches our native build, PyTorch's kernels and its oneDNN convolutions.
+  for (const limits of Object.values(ISA_LIMITS)) {
+    for (const name of ["CIFAR10_NATIVE_ISA", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"]) {
+      assert.ok(limits[name] !== undefined, name);
+    }
+  }
+  assert.equal(ISA_LIMITS.avx2.CIFAR10_NATIVE_ISA, "avx2");
+  assert.throws(() => parseBenchArgs(["--isa", "avx9"]), {
+    name: "RangeError",
+    message: 'Cannot parse --isa: expected one of avx512, avx2, portable, found "avx9"',
   });
 });
