@@ -43,6 +43,11 @@ export function describeMachine(): string {
   try {
     const info = Deno.readTextFileSync("/proc/cpuinfo");
     cpu = /model name\s*:\s*(.+)/.exec(info)?.[1]?.trim() ?? cpu;
+    // Virtual machines often report only the brand ("AMD EPYC"); family and model tell the
+    // generation (AMD family 25 is Zen 3 or 4, family 26 Zen 5).
+    const family = /cpu family\s*:\s*(\d+)/.exec(info)?.[1];
+    const model = /^model\s*:\s*(\d+)/m.exec(info)?.[1];
+    if (family !== undefined && model !== undefined) cpu += ` (family ${family}, model ${model})`;
     isa = /\bavx512f\b/.test(info) ? "AVX-512" : /\bavx2\b/.test(info) ? "AVX2" : "no AVX2";
   } catch {
     // Not Linux: keep the unknowns.
