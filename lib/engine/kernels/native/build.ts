@@ -65,8 +65,7 @@ const X86_REQUIRES: Readonly<Record<"avx512" | "avx2", readonly string[]>> = {
  * @example
  * ```ts
  * import { supportedIsas } from "./build.ts";
- * const avx2Only = "flags		: fpu sse2 avx avx2 fma bmi1 bmi2 f16c movbe abm lzcnt
-";
+ * const avx2Only = "flags\t\t: fpu sse2 avx avx2 fma bmi1 bmi2 f16c movbe abm lzcnt\n";
  * if (supportedIsas(avx2Only, "x86_64").join() !== "avx2,portable") throw new Error("avx2");
  * if (supportedIsas(null, "aarch64").join() !== "native,portable") throw new Error("arm");
  * ```
