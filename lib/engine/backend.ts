@@ -6,7 +6,7 @@
  * 1. `tensorflow` through `@tensorflow/tfjs-node-gpu` (libtensorflow with CUDA 11.2 + cuDNN 8.1);
  * 2. `tensorflow` through `@tensorflow/tfjs-node` (libtensorflow on the CPU);
  * 3. `webgpu` through Deno's WebGPU, on a real GPU only (software adapters such as llvmpipe or
- *    SwiftShader are far too slow);
+ *    SwiftShader are far too slow; asked for by name, webgpu runs on them too, with a warning);
  * 4. `blas` (OpenBLAS through Deno's FFI, lib/engine/kernels/blas/blas.ts);
  * 5. `wasm` (XNNPACK with SIMD; the portable default);
  * 6. `cpu` (pure JavaScript).
@@ -36,6 +36,8 @@ export interface BackendInfo {
   simd?: boolean;
   /** Threads the backend computes with (wasm only). */
   threads?: number;
+  /** A line a person should see, e.g. that webgpu runs on a slow software adapter. */
+  warning?: string;
 }
 
 /** Options of `initBackend`. */
@@ -123,7 +125,7 @@ export async function initBackend(
   for (const step of steps) {
     let result: LoadResult;
     try {
-      result = await loaders[step.loader]();
+      result = await loaders[step.loader]({ explicit: requested !== "auto" });
     } catch (error) {
       result = { ok: false, reason: errorText(error) };
     }
@@ -142,6 +144,10 @@ export async function initBackend(
     if (result.gpu !== undefined) info.gpu = result.gpu;
     if (result.simd !== undefined) info.simd = result.simd;
     if (result.threads !== undefined) info.threads = result.threads;
+    if (result.warning !== undefined) {
+      info.warning = result.warning;
+      console.warn(`Warning: ${result.warning}`);
+    }
     return info;
   }
   if (requested === "auto") {

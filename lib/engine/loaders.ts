@@ -6,13 +6,30 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 
-/** What one loader reports: the backend is now active, or why it could not be. */
+/**
+ * What one loader reports: the backend is now active, or why it could not be. `warning` is one
+ * line a person should see (e.g. a software WebGPU adapter: slow).
+ */
 export type LoadResult =
-  | { ok: true; device: string; gpu?: boolean; simd?: boolean; threads?: number; note?: string }
+  | {
+    ok: true;
+    device: string;
+    gpu?: boolean;
+    simd?: boolean;
+    threads?: number;
+    note?: string;
+    warning?: string;
+  }
   | { ok: false; reason: string };
 
+/** How a loader was asked: `explicit` when the backend was named, not reached by `auto`. */
+export interface LoadRequest {
+  /** The user named this backend (`--backend webgpu`), so a slow variant of it is acceptable. */
+  explicit: boolean;
+}
+
 /** A function that tries to load and activate one backend. */
-export type BackendLoader = () => Promise<LoadResult>;
+export type BackendLoader = (request?: LoadRequest) => Promise<LoadResult>;
 
 /** One loader per step of the selection order. */
 export interface BackendLoaders {
@@ -20,7 +37,7 @@ export interface BackendLoaders {
   tensorflowGpu: BackendLoader;
   /** `tensorflow` through `@tensorflow/tfjs-node`. */
   tensorflowCpu: BackendLoader;
-  /** `webgpu` on a real (non-fallback) adapter. */
+  /** `webgpu` on a real (non-fallback) adapter; on a software one too when asked explicitly. */
   webgpu: BackendLoader;
   /** `blas` from lib/engine/kernels/blas/blas.ts. */
   blas: BackendLoader;
@@ -78,17 +95,19 @@ export function defaultLoaders(options: DefaultLoadersOptions = {}): BackendLoad
   return {
     tensorflowGpu: () => loadTensorflow("@tensorflow/tfjs-node-gpu", nodeModules),
     tensorflowCpu: () => loadTensorflow("@tensorflow/tfjs-node", nodeModules),
-    webgpu: () => {
-      if (options.gpu !== undefined) return loadWebgpu(options.gpu);
+    webgpu: (request) => {
+      const explicit = request?.explicit ?? false;
+      if (options.gpu !== undefined) return loadWebgpu(options.gpu, explicit);
       // On Linux a hardware adapter needs a GPU device node; without one, asking for an adapter
-      // only finds a software rasteriser and makes Mesa print alarming "error:" lines.
-      if (Deno.build.os === "linux" && !hasLinuxGpuDevice()) {
+      // only finds a software rasteriser (and makes Mesa print alarming "error:" lines), which
+      // only an explicit request accepts.
+      if (Deno.build.os === "linux" && !hasLinuxGpuDevice() && !explicit) {
         return Promise.resolve({
           ok: false,
           reason: "no GPU device on this machine (no /dev/dri/renderD* or /dev/nvidia*)",
         });
       }
-      return loadWebgpu((navigator as unknown as { gpu?: GpuLike }).gpu ?? null);
+      return loadWebgpu((navigator as unknown as { gpu?: GpuLike }).gpu ?? null, explicit);
     },
     blas: loadBlas,
     wasm: loadWasm,
@@ -265,7 +284,13 @@ function hasLinuxGpuDevice(): boolean {
     names("/dev").some((n) => /^nvidia\d+$/.test(n));
 }
 
-async function loadWebgpu(gpu: GpuLike | null): Promise<LoadResult> {
+/**
+ * Loads tfjs's webgpu backend on the first adapter. A software adapter (Mesa's llvmpipe,
+ * SwiftShader) is refused under `auto`, and accepted with a warning when the backend was asked
+ * for by name: slow (seconds per batch of 30), but the real GPU code path, which is how the tests
+ * run it on machines without a GPU.
+ */
+async function loadWebgpu(gpu: GpuLike | null, explicit: boolean): Promise<LoadResult> {
   if (gpu === null) return { ok: false, reason: "this Deno has no WebGPU (navigator.gpu)" };
   const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }) as
     | { info?: AdapterInfoLike; isFallbackAdapter?: boolean }
@@ -281,7 +306,7 @@ async function loadWebgpu(gpu: GpuLike | null): Promise<LoadResult> {
     isFallbackAdapter: raw.isFallbackAdapter ?? adapter.isFallbackAdapter,
   };
   const rejected = rejectSoftwareAdapter(info);
-  if (rejected !== null) return { ok: false, reason: rejected };
+  if (rejected !== null && !explicit) return { ok: false, reason: rejected };
   try {
     await import("@tensorflow/tfjs-backend-webgpu");
   } catch (error) {
@@ -292,6 +317,16 @@ async function loadWebgpu(gpu: GpuLike | null): Promise<LoadResult> {
   }
   const failure = await activate("webgpu");
   if (failure !== null) return { ok: false, reason: failure };
+  if (rejected !== null) {
+    return {
+      ok: true,
+      gpu: false,
+      device: `${adapterDescription(info)}, a software WebGPU adapter`,
+      warning: `webgpu runs on a software adapter (${
+        adapterDescription(info)
+      }): the GPU code path on the CPU, many times slower than blas; for speed use backend auto`,
+    };
+  }
   return { ok: true, gpu: true, device: adapterDescription(info) };
 }
 
