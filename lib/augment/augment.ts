@@ -179,6 +179,13 @@ export function augmentationMatrices(
   return out;
 }
 
+/**
+ * Backends whose tensors live on a device other than the CPU: there `batchToTensor` uploads the
+ * pixels and augments and normalises them with tensor kernels on the device. Elsewhere one JS
+ * pass over the bytes is cheaper than the kernels (and gives the same bits).
+ */
+const DEVICE_BACKENDS: ReadonlySet<string> = new Set(["webgpu", "webgl"]);
+
 /** Per backend name: the Transform kernel last probed, and whether it transforms every image. */
 const batchedTransformWorks = new Map<string, { kernel: unknown; works: boolean }>();
 
@@ -193,6 +200,10 @@ function transformHandlesBatches(): boolean {
   const kernel = tf.getKernel(tf.Transform, backend)?.kernelFunc;
   const known = batchedTransformWorks.get(backend);
   if (known !== undefined && known.kernel === kernel) return known.works;
+  // A GPU backend cannot read the probe back synchronously (webgpu's dataSync needs a canvas
+  // Deno lacks); its Transform shader indexes every image (tests/engine/webgpu_test.ts compares
+  // its batches with the CPU path's).
+  if (DEVICE_BACKENDS.has(backend)) return true;
   const flipped = tf.tidy(() => {
     const image = tf.tensor4d([1, 2, 3, 4], [2, 1, 2, 1]);
     const flip = tf.tensor2d([[-1, 0, 1, 0, 1, 0, 0, 0], [-1, 0, 1, 0, 1, 0, 0, 0]]);
@@ -452,7 +463,8 @@ function batchValues(
 /**
  * The data contract's entry point: pixel bytes → float32 tensor `[size, 32, 32, 3]`, optionally
  * augmented (random flip, then random rotation, drawn from `options.rng`), then normalised with
- * the config's mean and std. Training batches pass `augment: true`; test batches `false`.
+ * the config's mean and std. On CPU backends in one JS pass; on a GPU backend (webgpu) with
+ * tensor kernels on the device. Training batches pass `augment: true`; test batches `false`.
  *
  * @param images `size × 32 × 32 × 3` bytes, NHWC.
  * @param size Number of images.
@@ -496,6 +508,18 @@ export function batchToTensor(
       rotationDegrees: config.rotationDegrees,
     })
     : null;
-  const values = batchValues(images, size, draws, normalizedLevels(normalize));
-  return tf.tensor4d(values, [size, IMAGE_SIZE, IMAGE_SIZE, CHANNELS], "float32");
+  if (!DEVICE_BACKENDS.has(tf.getBackend())) {
+    const values = batchValues(images, size, draws, normalizedLevels(normalize));
+    return tf.tensor4d(values, [size, IMAGE_SIZE, IMAGE_SIZE, CHANNELS], "float32");
+  }
+  // On a GPU the pixels go up once and the flip, rotation and normalisation run there.
+  const pixels = pixelsToTensor(images, size);
+  try {
+    return tf.tidy(() => {
+      const x = draws === null ? pixels : applyAugmentations(pixels, draws);
+      return normalizeBatch(x, normalize);
+    });
+  } finally {
+    pixels.dispose();
+  }
 }

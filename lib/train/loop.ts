@@ -210,25 +210,32 @@ export function batchesPerEpoch(
   return config.maxBatchesPerEpoch === null ? all : Math.min(all, config.maxBatchesPerEpoch);
 }
 
-function countCorrect(
-  predicted: Int32Array | Float32Array | Uint8Array,
-  labels: Int32Array,
-): number {
-  let correct = 0;
-  for (let i = 0; i < labels.length; i++) if (predicted[i] === labels[i]) correct++;
-  return correct;
+/**
+ * The batch's mean loss and its number of correct predictions, read back in one transfer: the
+ * only read a batch makes, so that a GPU backend is not stalled twice per batch (and the
+ * predictions themselves never leave the device).
+ */
+async function readLossAndCorrect(
+  loss: tf.Scalar,
+  predictions: tf.Tensor1D,
+  labels: tf.Tensor1D,
+): Promise<[number, number]> {
+  const both = tf.tidy(() =>
+    tf.stack([loss, tf.sum(tf.cast(tf.equal(predictions, labels), "float32"))])
+  );
+  try {
+    const values = await both.data();
+    return [values[0]!, values[1]!];
+  } finally {
+    both.dispose();
+  }
 }
 
 interface PhaseSpec {
   phase: "train" | "valid";
   shuffle: boolean;
   /** Runs one batch and returns [mean loss, correct]. */
-  step(
-    x: tf.Tensor4D,
-    labels: tf.Tensor1D,
-    batchIndex: number,
-    batch: Int32Array,
-  ): Promise<[number, number]>;
+  step(x: tf.Tensor4D, labels: tf.Tensor1D, batchIndex: number): Promise<[number, number]>;
   /** The augmentation generator's seed for a batch, or null for no augmentation. */
   augmentSeed(batchIndex: number): number | null;
 }
@@ -270,7 +277,7 @@ async function runPhase(
     const labels = tf.tensor1d(batch.labels, "int32");
     let loss: number, batchCorrect: number;
     try {
-      [loss, batchCorrect] = await spec.step(x, labels, done, batch.labels);
+      [loss, batchCorrect] = await spec.step(x, labels, done);
     } finally {
       x.dispose();
       labels.dispose();
@@ -354,12 +361,11 @@ export async function trainEpoch(
     phase: "train",
     shuffle: true,
     augmentSeed: (b) => deriveSeed(config.seed, "augment", epoch, b),
-    async step(x, labels, b, labelValues) {
+    async step(x, labels, b) {
       const dropoutSeed = deriveSeed(config.seed, "dropout", epoch, b);
       const { loss, predictions } = trainBatch(model, optimizer, x, labels, dropoutSeed, variables);
       try {
-        const [lossValues, predicted] = await Promise.all([loss.data(), predictions.data()]);
-        return [lossValues[0]!, countCorrect(predicted as Int32Array, labelValues)];
+        return await readLossAndCorrect(loss, predictions, labels);
       } finally {
         loss.dispose();
         predictions.dispose();
@@ -389,14 +395,13 @@ export async function validate(
     shuffle: false,
     augmentSeed: (b) =>
       config.augmentValidation ? deriveSeed(config.seed, "augment-valid", epoch, b) : null,
-    async step(x, labels, _b, labelValues) {
+    async step(x, labels) {
       const [loss, predictions] = tf.tidy(() => {
         const logits = model.forward(x, { training: false });
-        return [crossEntropy(logits, labels), tf.argMax(logits, 1)];
+        return [crossEntropy(logits, labels), tf.argMax(logits, 1) as tf.Tensor1D];
       });
       try {
-        const [lossValues, predicted] = await Promise.all([loss.data(), predictions.data()]);
-        return [lossValues[0]!, countCorrect(predicted as Int32Array, labelValues)];
+        return await readLossAndCorrect(loss as tf.Scalar, predictions as tf.Tensor1D, labels);
       } finally {
         loss.dispose();
         predictions.dispose();

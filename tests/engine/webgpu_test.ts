@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { makeConfig } from "../../lib/core/config.ts";
-import { deriveSeed } from "../../lib/core/random.ts";
+import { createRng, deriveSeed } from "../../lib/core/random.ts";
 import { batchToTensor } from "../../lib/augment/augment.ts";
 import { generateSyntheticImages } from "../../lib/data/synthetic.ts";
 import { initBackend } from "../../lib/engine/backend.ts";
@@ -136,6 +136,53 @@ Deno.test({
       assert.equal(tf.memory().numTensors, before);
       optimizer.dispose();
     });
+    await t.step("batches are augmented and normalised on the device, as on the CPU", async () => {
+      const bytes = images.images;
+      const batch = async (backend: string, augment: boolean) => {
+        await tf.setBackend(backend);
+        const x = batchToTensor(bytes, 8, { augment, rng: createRng(11), config });
+        const values = await x.data();
+        x.dispose();
+        return values;
+      };
+      const [plainGpu, plainCpu] = [await batch("webgpu", false), await batch("blas", false)];
+      assert.ok(maxRelativeDifference(plainGpu, plainCpu) <= 1e-6, "normalisation");
+      // The rotation's source pixel is rounded from float32 arithmetic on the GPU and float64 in
+      // JS: a point within rounding of a pixel boundary may pick the neighbour; nothing else.
+      const [gpu, cpu] = [await batch("webgpu", true), await batch("blas", true)];
+      const differing = gpu.filter((v, i) => Math.abs(v - cpu[i]!) > 1e-6).length;
+      assert.ok(differing <= 0.005 * gpu.length, `${differing} of ${gpu.length} values differ`);
+      assert.ok(maxRelativeDifference(gpu, plainGpu) > 0.1, "not augmented");
+    });
+    await t.step(
+      "an epoch reads one value pair back per batch: the loss and the correct count",
+      async () => {
+        await tf.setBackend("webgpu");
+        const backend = tf.backend() as unknown as Record<string, (...args: unknown[]) => unknown>;
+        const optimizer = createOptimizer(config);
+        const indices = Int32Array.from({ length: 8 }, (_, i) => i);
+        await trainEpoch(onGpu.model, { set: images, indices }, { optimizer, config, epoch: 3 });
+        const reads: string[] = [];
+        const originals = { read: backend.read!, readSync: backend.readSync! };
+        backend.read = (...args) => (reads.push("read"), originals.read.apply(backend, args));
+        backend.readSync = (
+          ...args
+        ) => (reads.push("readSync"), originals.readSync.apply(backend, args));
+        try {
+          const result = await trainEpoch(onGpu.model, { set: images, indices }, {
+            optimizer,
+            config,
+            epoch: 4,
+          });
+          assert.equal(result.batches, 4);
+          assert.deepEqual(reads, ["read", "read", "read", "read"]);
+        } finally {
+          backend.read = originals.read;
+          backend.readSync = originals.readSync;
+          optimizer.dispose();
+        }
+      },
+    );
     await t.step("a checkpoint saved on one backend predicts the same on the other", async () => {
       const sample = images.images.subarray(0, 4 * 3072);
       await withTempDir(async (dir) => {
