@@ -475,7 +475,7 @@ export async function readCheckpoint(name: string): Promise<Checkpoint> {
   for (const [name, tensor] of Object.entries(tensors)) {
     weights[name] = {
       shape: [...tensor.shape],
-      values: new Float32Array(tensor.dataSync() as Float32Array),
+      values: new Float32Array(await tensor.data() as Float32Array),
     };
     tensor.dispose();
   }

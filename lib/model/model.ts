@@ -436,6 +436,35 @@ export function getWeights(model: Model): Record<string, WeightValues> {
 }
 
 /**
+ * The model's weights as plain arrays, read asynchronously: {@link getWeights} for every backend,
+ * including a GPU one (webgpu in Deno cannot read a tensor back synchronously). Training uses it.
+ *
+ * @param model The model.
+ * @returns A copy of every parameter's shape and values, keyed by parameter name.
+ * @example
+ * ```ts
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { makeConfig } from "../core/config.ts";
+ * import { buildModel, getWeights, readWeights } from "./model.ts";
+ * const model = buildModel(makeConfig({ convChannels: [4], hiddenUnits: 8 }));
+ * const read = await readWeights(model), got = getWeights(model);
+ * if (read["conv1.weight"]!.values.some((v, i) => v !== got["conv1.weight"]!.values[i])) {
+ *   throw new Error("readWeights and getWeights differ");
+ * }
+ * model.dispose();
+ * ```
+ */
+export async function readWeights(model: Model): Promise<Record<string, WeightValues>> {
+  const out: Record<string, WeightValues> = {};
+  const params = Object.entries(model.params);
+  const values = await Promise.all(params.map(([, v]) => v.data()));
+  params.forEach(([name, v], i) => {
+    out[name] = { shape: [...v.shape], values: new Float32Array(values[i] as Float32Array) };
+  });
+  return out;
+}
+
+/**
  * Overwrites the parameters with the given values (from a snapshot or a checkpoint).
  *
  * @param model The model to change.

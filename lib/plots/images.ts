@@ -261,14 +261,18 @@ export function imageGrid(images: Uint8Array, options: ImageGridOptions): Canvas
  * import { tensorToPixels } from "./images.ts";
  * await tf.setBackend("cpu");
  * const x = tf.tensor1d([-1, 0, 1, 3]);
- * if (tensorToPixels(x).join() !== "0,128,255,255") throw new Error("bad pixels");
+ * if ((await tensorToPixels(x)).join() !== "0,128,255,255") throw new Error("bad pixels");
  * x.dispose();
  * ```
  */
-export function tensorToPixels(x: tf.Tensor, options: NormalizeOptions = {}): Uint8Array {
+export async function tensorToPixels(
+  x: tf.Tensor,
+  options: NormalizeOptions = {},
+): Promise<Uint8Array> {
   const pixels = tf.tidy(() => tf.clipByValue(tf.round(denormalize(x, options)), 0, 255));
   try {
-    return Uint8Array.from(pixels.dataSync());
+    // Asynchronously: a GPU backend (webgpu in Deno) cannot read its tensors back synchronously.
+    return Uint8Array.from(await pixels.data());
   } finally {
     pixels.dispose();
   }

@@ -19,7 +19,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import { saveCheckpoint } from "../model/checkpoint.ts";
-import { getWeights, type Model, setWeights, type WeightValues } from "../model/model.ts";
+import { type Model, readWeights, setWeights, type WeightValues } from "../model/model.ts";
 import type { DataSplit, ImageSet } from "../data/mod.ts";
 import type { OptimizerState } from "../model/checkpoint.ts";
 import type { TrainConfig } from "../core/config.ts";
@@ -226,7 +226,7 @@ export async function startTraining(
   const valid: SplitData = { set: data.set, indices: data.validIndices };
   const hasValidation = data.validIndices.length > 0;
   const history: EpochRecord[] = [];
-  let best: Record<string, WeightValues> = getWeights(model);
+  let best: Record<string, WeightValues> = await readWeights(model);
   let bestEpoch: number | null = null;
   let bestValidLoss = Infinity;
   let stopReason: StopReason = "completed";
@@ -274,7 +274,7 @@ export async function startTraining(
       if (resume.optimizer !== null) await setOptimizerState(optimizer, model, resume.optimizer);
       bestEpoch = resume.bestEpoch;
       bestValidLoss = resume.bestValidLoss;
-      best = resume.bestWeights ?? getWeights(model);
+      best = resume.bestWeights ?? await readWeights(model);
       // The last checkpoint is the best one here (see FitResume.rewriteBest).
       if (resume.rewriteBest && bestEpoch === resume.epoch) {
         await saveBest(bestEpoch, Number.isFinite(bestValidLoss) ? bestValidLoss : null);
@@ -342,11 +342,11 @@ export async function startTraining(
       if (validated !== null && validated.loss <= bestValidLoss) {
         bestValidLoss = validated.loss;
         bestEpoch = epoch;
-        best = getWeights(model);
+        best = await readWeights(model);
         saved = true;
       } else if (!hasValidation) {
         bestEpoch = epoch;
-        best = getWeights(model);
+        best = await readWeights(model);
       }
       // The last checkpoint first: if the process stops between the two saves, resuming sees
       // that the last epoch was the best and saves the best checkpoint again.

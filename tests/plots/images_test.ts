@@ -266,12 +266,12 @@ Deno.test("tensorToPixels() inverts batchToTensor's normalisation exactly", asyn
   for (const [mean, std] of [[0.5, 0.5], [0.4914, 0.247]]) {
     const config = makeConfig({ normalizeMean: mean, normalizeStd: std });
     const x = batchToTensor(pixels, 3, { augment: false, config });
-    assert.deepEqual(tensorToPixels(x, { mean, std }), pixels);
+    assert.deepEqual(await tensorToPixels(x, { mean, std }), pixels);
     x.dispose();
   }
   // Out-of-range values clip to [0, 255].
   const y = tf.tensor1d([-2, -1, 1, 2]);
-  assert.deepEqual(Array.from(tensorToPixels(y)), [0, 0, 255, 255]);
+  assert.deepEqual(Array.from(await tensorToPixels(y)), [0, 0, 255, 255]);
   y.dispose();
   assert.equal(tf.memory().numTensors, before, "tensors leaked");
 });
@@ -285,7 +285,7 @@ Deno.test("imageGrid() draws an augmented batch as a normal grid", async () => {
     rng: createRng(1),
     config: makeConfig(),
   });
-  const augmented = tensorToPixels(x);
+  const augmented = await tensorToPixels(x);
   x.dispose();
   // The batch was augmented (flipped or rotated), so a grid of the plain pixels would differ.
   assert.equal(augmented.length, pixels.length);
