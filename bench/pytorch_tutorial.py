@@ -306,10 +306,14 @@ def cpu_capability():
 
 
 def runtime_description(args):
+    if getattr(args, "device", "cpu") == "cuda":
+        where = "CUDA, %s" % torch.cuda.get_device_name(0)
+    else:
+        where = "CPU, kernels %s" % cpu_capability()
     return {
-        "implementation": "PyTorch %s (torchvision %s), CPU, kernels %s"
-        % (torch.__version__, __import__("torchvision").__version__, cpu_capability()),
-        "backend": "pytorch-cpu",
+        "implementation": "PyTorch %s (torchvision %s), %s"
+        % (torch.__version__, __import__("torchvision").__version__, where),
+        "backend": "pytorch-%s" % getattr(args, "device", "cpu"),
         "threads": torch.get_num_threads(),
     }
 
@@ -469,7 +473,13 @@ def median_entry(batch_size, images, samples):
             "imagesPerSecond": statistics.median(samples), "samples": samples}
 
 
-def measure_train_steps(model, criterion, optimizer, batches, warmup, steps):
+def synchronize(device):
+    """Waits for the device's queued work (CUDA runs asynchronously), so that timings are real."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_train_steps(model, criterion, optimizer, batches, warmup, steps, device):
     """Images/s of forward + backward + Adam step on pre-made (already augmented) batches."""
     model.train()
 
@@ -483,19 +493,22 @@ def measure_train_steps(model, criterion, optimizer, batches, warmup, steps):
 
     for i in range(warmup):
         step(i)
+    synchronize(device)
     images = 0
     started = time.perf_counter()
     for i in range(steps):
         images += step(i)
+    synchronize(device)
     return images / (time.perf_counter() - started)
 
 
-def measure_epoch(model, criterion, optimizer, loader):
+def measure_epoch(model, criterion, optimizer, loader, device):
     """Images/s of one training epoch over the loader: decoding, augmentation, batching included."""
     model.train()
     images = 0
     started = time.perf_counter()
     for data_batch, target in loader:
+        data_batch, target = data_batch.to(device), target.to(device)
         optimizer.zero_grad()
         loss = criterion(model(data_batch), target)
         loss.backward()
@@ -505,14 +518,15 @@ def measure_epoch(model, criterion, optimizer, loader):
     return images / (time.perf_counter() - started)
 
 
-def measure_inference(model, batches):
+def measure_inference(model, batches, device):
     """Images/s of the evaluation-mode forward pass (no gradients) over pre-normalised batches."""
     model.eval()
     images = 0
+    synchronize(device)
     started = time.perf_counter()
     with torch.no_grad():
         for data_batch in batches:
-            model(data_batch).argmax(1)
+            model(data_batch).argmax(1).cpu()
             images += data_batch.size(0)
     return images / (time.perf_counter() - started)
 
@@ -531,7 +545,14 @@ def run_bench(args):
         raise SystemExit("Cannot run the epoch measurement: expected %d training images, found %d"
                          % (args.epoch_images, len(train_data)))
 
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("Cannot run the bench on --device cuda: this PyTorch (%s) sees no CUDA GPU; "
+                         "use --device cpu, or a CUDA build of torch on a machine with an NVIDIA GPU"
+                         % torch.__version__)
     model, criterion, optimizer = build(args)
+    model.to(device)
+    # Adam's state is created lazily, on the parameters' device.
     log = open(os.devnull, "w") if args.quiet else sys.stderr
 
     # (a) Training steps on pre-made batches (augmented once, outside the timed loop) and (b)
@@ -546,8 +567,8 @@ def run_bench(args):
         pool = []
         for b in range(args.batch_pool):
             items = [train_data[(b * batch_size + j) % len(train_data)] for j in range(batch_size)]
-            pool.append((torch.stack([x for x, _ in items]),
-                         torch.tensor([y for _, y in items], dtype=torch.int64)))
+            pool.append((torch.stack([x for x, _ in items]).to(device),
+                         torch.tensor([y for _, y in items], dtype=torch.int64).to(device)))
         pools[batch_size] = pool
         loaders[batch_size] = DataLoader(
             train_data, batch_size=batch_size,
@@ -558,11 +579,11 @@ def run_bench(args):
             # The full warm-up before the first measurement of each batch size, one step after.
             warmup = args.warmup if repeat == 0 else 1
             step_samples[batch_size].append(measure_train_steps(
-                model, criterion, optimizer, pools[batch_size], warmup, args.steps))
+                model, criterion, optimizer, pools[batch_size], warmup, args.steps, device))
             log.write("pytorch train step batch %d: %.1f images/s\n"
                       % (batch_size, step_samples[batch_size][-1]))
             epoch_samples[batch_size].append(
-                measure_epoch(model, criterion, optimizer, loaders[batch_size]))
+                measure_epoch(model, criterion, optimizer, loaders[batch_size], device))
             log.write("pytorch epoch batch %d: %.1f images/s\n"
                       % (batch_size, epoch_samples[batch_size][-1]))
     train_step = [median_entry(b, b * args.steps, step_samples[b]) for b in batch_sizes]
@@ -572,11 +593,11 @@ def run_bench(args):
 
     # (c) Inference: the test images, normalised once, in batches of --inference-batch-size.
     test_tensor = torch.stack([test_transform(Image.fromarray(image)) for image in test_images])
-    test_batches = list(torch.split(test_tensor, args.inference_batch_size))
-    measure_inference(model, test_batches[:1])
+    test_batches = [b.to(device) for b in torch.split(test_tensor, args.inference_batch_size)]
+    measure_inference(model, test_batches[:1], device)
     samples = []
     for repeat in range(args.repeats):
-        samples.append(measure_inference(model, test_batches))
+        samples.append(measure_inference(model, test_batches, device))
         log.write("pytorch inference batch %d: %.1f images/s\n"
                   % (args.inference_batch_size, samples[-1]))
     inference = median_entry(args.inference_batch_size, len(test_tensor), samples)
@@ -642,6 +663,8 @@ def parse_args(argv):
     parser.add_argument("--inference-images", type=positive_int, default=5000)
     parser.add_argument("--inference-batch-size", type=positive_int, default=1000)
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="bench mode: where the model trains (cuda: bench/gpu_check.ts)")
     return parser.parse_args(argv)
 
 

@@ -951,3 +951,42 @@ Deno.test("--isa limits both sides to one instruction set, and names the choices
     message: 'Cannot parse --isa: expected one of avx512, avx2, portable, found "avx9"',
   });
 });
+
+const gpuCheckAdapter = await (async () => {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  return gpu === undefined ? null : await gpu.requestAdapter().catch(() => null);
+})();
+
+Deno.test({
+  name: "bench/gpu_check.sh names the adapter, stops on a software one, and times webgpu when told",
+  ignore: gpuCheckAdapter === null,
+  async fn() {
+    const script = new URL("../bench/gpu_check.ts", import.meta.url).pathname;
+    const check = async (...args: string[]) => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", script, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return { code: out.code, stdout: new TextDecoder().decode(out.stdout) };
+    };
+    const plain = await check();
+    assert.match(plain.stdout, /^Adapter: .+/);
+    const software = /^Adapter: .*\(software\)$/m.test(plain.stdout);
+    if (software) {
+      assert.equal(plain.code, 2);
+      assert.match(plain.stdout, /No GPU: this is a software adapter/);
+    }
+    // End to end at a tiny size (on a software adapter, as the tests can).
+    const tiny = await check(
+      "--allow-software",
+      ...["--batch-sizes", "2", "--steps", "1", "--repeats", "1"],
+      ...["--epoch-images", "4", "--inference-images", "4"],
+    );
+    assert.equal(tiny.code, 0, tiny.stdout);
+    assert.match(tiny.stdout, /^ours: .*backend webgpu \(/m);
+    assert.match(tiny.stdout, /^PyTorch( on CUDA: not run \(no PyTorch that sees a CUDA GPU|: )/m);
+    assert.match(tiny.stdout, /^Training step, batch 2 +ours +\d+\.\d img\/s/m);
+    assert.match(tiny.stdout, /^Data: SYNTHETIC \(random pixels, NOT CIFAR-10\)/m);
+  },
+});
