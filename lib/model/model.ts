@@ -121,6 +121,13 @@ export interface Model {
    * @returns Logits `[batch, 10]`; the caller disposes them.
    */
   forward(x: tf.Tensor4D, options?: ForwardOptions): tf.Tensor2D;
+  /**
+   * What each convolution extracts: its output after ReLU (before any pooling), in inference
+   * mode, one tensor per convolution in order.
+   * @param x Normalised images `[batch, 32, 32, 3]`.
+   * @returns `[batch, height, width, channels]` per convolution; the caller disposes them.
+   */
+  featureMaps(x: tf.Tensor4D): tf.Tensor4D[];
   /** Frees the parameters. The model cannot be used afterwards. */
   dispose(): void;
 }
@@ -371,7 +378,29 @@ export function buildModel(config: ModelConfig): Model {
       }) as tf.Tensor2D;
     });
 
+  const featureMaps = (x: tf.Tensor4D): tf.Tensor4D[] =>
+    tf.tidy(() => {
+      if (disposed) throw new Error("Cannot run the model: it has been disposed");
+      const maps: tf.Tensor4D[] = [];
+      let h: tf.Tensor4D = x;
+      for (let i = 0; i < convCount; i++) {
+        const name = `conv${i + 1}`;
+        h = tf.fused.conv2d({
+          x: h,
+          filter: params[`${name}.weight`] as tf.Tensor4D,
+          strides: 1,
+          pad: "same",
+          bias: params[`${name}.bias`],
+          activation: "relu",
+        });
+        maps.push(h);
+        if ((i + 1) % config.poolEvery === 0) h = tf.maxPool(h, 2, 2, "valid");
+      }
+      return maps;
+    });
+
   return {
+    featureMaps,
     config: structuredClone({
       seed: config.seed,
       convChannels: config.convChannels,
