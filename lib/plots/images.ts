@@ -15,7 +15,7 @@
 import { type Canvas, createCanvas, type SKRSContext2D } from "@napi-rs/canvas";
 import * as tf from "@tensorflow/tfjs-core";
 import { denormalize, type NormalizeOptions } from "../augment/augment.ts";
-import { IMAGE_BYTES, IMAGE_SIZE } from "../data/mod.ts";
+import { IMAGE_SIZE } from "../data/mod.ts";
 
 /** Space around each image inside its cell, in canvas pixels. */
 export const CELL_PADDING = 4;
@@ -52,6 +52,10 @@ export interface ImageGridOptions {
   titlePosition?: "above" | "below";
   /** Background colour. @default "#ffffff" */
   background?: string;
+  /** Side of each (square) image in pixels: 3 for first-layer filters, 16 for deep feature maps. @default 32 */
+  size?: number;
+  /** Colour channels per pixel: 3 (RGB) or 1 (grey, e.g. feature maps and saliency maps). @default 3 */
+  channels?: 1 | 3;
 }
 
 /** Where everything of a grid goes, in canvas pixels. */
@@ -115,7 +119,13 @@ export function gridLayout(
       `Cannot lay out an image grid: expected options.columns to be an integer ≥ 1, found ${columns}`,
     );
   }
-  const imageSide = IMAGE_SIZE * scale;
+  const size = options.size ?? IMAGE_SIZE;
+  if (!Number.isInteger(size) || size < 1 || size > 1024) {
+    throw new RangeError(
+      `Cannot lay out an image grid: expected options.size to be an integer in [1, 1024], found ${size}`,
+    );
+  }
+  const imageSide = size * scale;
   const widestTitle = withCanvasContext((context) => {
     context.font = TITLE_FONT;
     return Math.max(0, ...options.titles.map((t) => Math.ceil(context.measureText(t).width)));
@@ -169,15 +179,22 @@ export function gridLayout(
  * ```
  */
 export function imageGrid(images: Uint8Array, options: ImageGridOptions): Canvas {
-  if (!(images instanceof Uint8Array) || images.length === 0 || images.length % IMAGE_BYTES !== 0) {
+  const size = options.size ?? IMAGE_SIZE, channels = options.channels ?? 3;
+  if (channels !== 1 && channels !== 3) {
+    throw new RangeError(
+      `Cannot draw an image grid: expected options.channels to be 1 or 3, found ${channels}`,
+    );
+  }
+  const imageBytes = size * size * channels;
+  if (!(images instanceof Uint8Array) || images.length === 0 || images.length % imageBytes !== 0) {
     const found = images instanceof Uint8Array
       ? `${images.length} bytes`
       : Object.prototype.toString.call(images);
     throw new RangeError(
-      `Cannot draw an image grid: expected images to be a Uint8Array of N × ${IMAGE_BYTES} bytes (N ≥ 1), found ${found}`,
+      `Cannot draw an image grid: expected images to be a Uint8Array of N × ${imageBytes} bytes (N ≥ 1), found ${found}`,
     );
   }
-  const count = images.length / IMAGE_BYTES;
+  const count = images.length / imageBytes;
   if (!Array.isArray(options.titles) || options.titles.length !== count) {
     throw new RangeError(
       `Cannot draw an image grid: expected options.titles to hold ${count} titles (one per image), found ${
@@ -196,18 +213,19 @@ export function imageGrid(images: Uint8Array, options: ImageGridOptions): Canvas
   context.fillStyle = options.background ?? "#ffffff";
   context.fillRect(0, 0, layout.width, layout.height);
 
-  // 1. All images side by side at native size on one strip (RGB → opaque RGBA).
-  const strip = createCanvas(IMAGE_SIZE * count, IMAGE_SIZE);
+  // 1. All images side by side at native size on one strip (RGB or grey → opaque RGBA).
+  const strip = createCanvas(size * count, size);
   const stripContext = strip.getContext("2d");
-  const rgba = stripContext.createImageData(IMAGE_SIZE * count, IMAGE_SIZE);
+  const rgba = stripContext.createImageData(size * count, size);
+  const green = channels === 3 ? 1 : 0, blue = channels === 3 ? 2 : 0;
   for (let n = 0; n < count; n++) {
-    for (let row = 0; row < IMAGE_SIZE; row++) {
-      for (let col = 0; col < IMAGE_SIZE; col++) {
-        const from = n * IMAGE_BYTES + (row * IMAGE_SIZE + col) * 3;
-        const to = (row * IMAGE_SIZE * count + n * IMAGE_SIZE + col) * 4;
+    for (let row = 0; row < size; row++) {
+      for (let col = 0; col < size; col++) {
+        const from = n * imageBytes + (row * size + col) * channels;
+        const to = (row * size * count + n * size + col) * 4;
         rgba.data[to] = images[from]!;
-        rgba.data[to + 1] = images[from + 1]!;
-        rgba.data[to + 2] = images[from + 2]!;
+        rgba.data[to + 1] = images[from + green]!;
+        rgba.data[to + 2] = images[from + blue]!;
         rgba.data[to + 3] = 255;
       }
     }
@@ -219,10 +237,10 @@ export function imageGrid(images: Uint8Array, options: ImageGridOptions): Canvas
   layout.images.forEach(({ x, y }, n) => {
     context.drawImage(
       strip,
-      n * IMAGE_SIZE,
+      n * size,
       0,
-      IMAGE_SIZE,
-      IMAGE_SIZE,
+      size,
+      size,
       x,
       y,
       layout.imageSide,
@@ -293,4 +311,43 @@ export async function tensorToPixels(
  */
 export function canvasToPng(canvas: Canvas): Uint8Array {
   return new Uint8Array(canvas.toBuffer("image/png"));
+}
+
+/**
+ * Saliency maps laid over their images, for {@link imageGrid}: each pixel blended towards red by
+ * its saliency (0 keeps the image, 255 is `alpha` red), so the pixels that move the prediction
+ * most glow.
+ *
+ * @param images `N × 32 × 32 × 3` bytes.
+ * @param maps `N × 32 × 32` saliency bytes (as `saliencyMaps` in lib/evaluate returns them).
+ * @param alpha How far the most salient pixels go towards red, in [0, 1]. @default 0.7
+ * @returns `N × 32 × 32 × 3` bytes.
+ * @example
+ * ```ts
+ * import { overlaySaliency } from "./images.ts";
+ * const images = new Uint8Array(3072).fill(100), maps = new Uint8Array(1024);
+ * maps[0] = 255;
+ * const out = overlaySaliency(images, maps, 1);
+ * if (out[0] !== 255 || out[1] !== 0 || out[3] !== 100) throw new Error(`${out.slice(0, 4)}`);
+ * ```
+ */
+export function overlaySaliency(images: Uint8Array, maps: Uint8Array, alpha = 0.7): Uint8Array {
+  if (images.length !== maps.length * 3) {
+    throw new RangeError(
+      `Cannot overlay saliency maps: expected ${
+        maps.length * 3
+      } image bytes for ${maps.length} map pixels, found ${images.length}`,
+    );
+  }
+  if (!(alpha >= 0 && alpha <= 1)) {
+    throw new RangeError(`Cannot overlay saliency maps: expected alpha in [0, 1], found ${alpha}`);
+  }
+  const out = new Uint8Array(images.length);
+  for (let p = 0; p < maps.length; p++) {
+    const weight = (maps[p]! / 255) * alpha;
+    out[p * 3] = Math.round(images[p * 3]! * (1 - weight) + 255 * weight);
+    out[p * 3 + 1] = Math.round(images[p * 3 + 1]! * (1 - weight));
+    out[p * 3 + 2] = Math.round(images[p * 3 + 2]! * (1 - weight));
+  }
+  return out;
 }

@@ -10,6 +10,7 @@ import {
   CELL_PADDING,
   gridLayout,
   imageGrid,
+  overlaySaliency,
   RIGHT_COLOR,
   tensorToPixels,
   TITLE_HEIGHT,
@@ -321,4 +322,52 @@ Deno.test("imageGrid() draws an augmented batch as a normal grid", async () => {
   });
   const caption = countColour(rgbaAt(canvas, 0, 0, canvas.width, CAPTION_HEIGHT), black, [black]);
   assert.ok(caption >= 50, `caption: only ${caption} dark pixels`);
+});
+
+Deno.test("imageGrid() draws small RGB patches and grey maps at any size", () => {
+  // Two 3×3 RGB filters at scale 10, and two 4×4 grey maps at scale 5.
+  const filters = Uint8Array.from({ length: 2 * 27 }, (_, i) => (i * 37) % 256);
+  const rgb = imageGrid(filters, { titles: ["a", "b"], size: 3, scale: 10 });
+  const layout = gridLayout(2, { titles: ["a", "b"], size: 3, scale: 10 });
+  assert.equal(layout.imageSide, 30);
+  for (const [n, { x, y }] of layout.images.entries()) {
+    for (const [row, col] of [[0, 0], [1, 2], [2, 1]] as const) {
+      const from = n * 27 + (row * 3 + col) * 3;
+      const pixel = rgbaAt(rgb, x + col * 10 + 5, y + row * 10 + 5, 1, 1);
+      assert.deepEqual([...pixel], [filters[from]!, filters[from + 1]!, filters[from + 2]!, 255]);
+    }
+  }
+  const maps = Uint8Array.from({ length: 2 * 16 }, (_, i) => i * 8);
+  const grey = imageGrid(maps, { titles: ["c1", "c2"], size: 4, scale: 5, channels: 1 });
+  const greyLayout = gridLayout(2, { titles: ["c1", "c2"], size: 4, scale: 5 });
+  const { x, y } = greyLayout.images[1]!;
+  const value = maps[16 + 2 * 4 + 3]!; // map 1, row 2, column 3
+  assert.deepEqual([...rgbaAt(grey, x + 3 * 5 + 2, y + 2 * 5 + 2, 1, 1)], [
+    value,
+    value,
+    value,
+    255,
+  ]);
+  assert.throws(
+    () => imageGrid(new Uint8Array(20), { titles: ["x"], size: 4, channels: 1 }),
+    { message: /expected images to be a Uint8Array of N × 16 bytes \(N ≥ 1\), found 20 bytes/ },
+  );
+});
+
+Deno.test("overlaySaliency() turns the most salient pixels red and leaves the rest", () => {
+  const images = new Uint8Array(2 * 3072).fill(80), maps = new Uint8Array(2 * 1024);
+  maps[5] = 255;
+  maps[1024 + 7] = 128;
+  const out = overlaySaliency(images, maps, 0.5);
+  assert.deepEqual([...out.subarray(15, 18)], [168, 40, 40]); // half-way to red
+  assert.deepEqual([...out.subarray(0, 3)], [80, 80, 80]); // not salient: unchanged
+  const weight = (128 / 255) * 0.5;
+  const at = (1024 + 7) * 3;
+  assert.deepEqual([...out.subarray(at, at + 3)], [
+    Math.round(80 * (1 - weight) + 255 * weight),
+    Math.round(80 * (1 - weight)),
+    Math.round(80 * (1 - weight)),
+  ]);
+  assert.throws(() => overlaySaliency(images, new Uint8Array(10)), RangeError);
+  assert.throws(() => overlaySaliency(images, maps, 2), /expected alpha in \[0, 1\], found 2/);
 });
