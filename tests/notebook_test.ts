@@ -19,6 +19,7 @@ import { makeConfig } from "../lib/core/config.ts";
 import { listRuns, type RunEntry, startRunRecord } from "../lib/runs/mod.ts";
 import { resumeEnv } from "../scripts/notebook.ts";
 
+const INSIDE_NOTEBOOK = join(PROJECT_ROOT, "notebooks", "inside_the_network.ipynb");
 const NOTEBOOK = join(PROJECT_ROOT, "notebooks", "cifar10_cnn.ipynb");
 const NOTEBOOK_DIR = join(PROJECT_ROOT, "notebooks");
 
@@ -187,7 +188,14 @@ Deno.test("notebookLeftovers() names each cell with outputs or an execution coun
 
 Deno.test("the notebooks' code cells stay short: plumbing lives in lib/, the loop stays visible", async () => {
   const long: string[] = [];
-  for (const name of ["cifar10_cnn.ipynb", "compare_runs.ipynb", "your_images.ipynb"]) {
+  for (
+    const name of [
+      "cifar10_cnn.ipynb",
+      "compare_runs.ipynb",
+      "your_images.ipynb",
+      "inside_the_network.ipynb",
+    ]
+  ) {
     const notebook = await readNotebook(new URL(`../notebooks/${name}`, import.meta.url).pathname);
     for (const c of notebook.cells.filter((c) => c.cell_type === "code")) {
       let code = joined(c.source);
@@ -482,6 +490,43 @@ Deno.test({
         data(cell(second.notebook, "plot"), "image/svg+xml")[0]!,
         new RegExp(`best: epoch ${done.bestEpoch}, validation loss`),
       );
+    } finally {
+      await Deno.remove(runsDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "inside_the_network.ipynb shows a trained run's filters, feature maps, mistakes, saliency",
+  ignore: noJupyter,
+  async fn() {
+    const runsDir = await Deno.makeTempDir({ prefix: "cifar10-inside-runs-" });
+    try {
+      // A tiny real training run (synthetic shapes, one epoch), as `deno task train` leaves it.
+      const train = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", new URL("../scripts/train.ts", import.meta.url).pathname, "--synthetic"]
+          .concat(["--epochs", "1", "--train-limit", "200", "--test-limit", "40"])
+          .concat(["--conv-channels", "8,16", "--hidden-units", "16", "--out", runsDir]),
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(train.success, new TextDecoder().decode(train.stderr));
+      const { result, notebook } = await run(INSIDE_NOTEBOOK, { CIFAR10_TEST_LIMIT: "40" }, {
+        runsDir,
+      });
+      assert.equal(result.error, null, JSON.stringify(result.error));
+      assert.equal(result.ok, true);
+      const pictures = (id: string) => data(cell(notebook, id), "image/png").length;
+      assert.match(
+        printed(cell(notebook, "inside-03")) + data(cell(notebook, "inside-03"), "text/html")[0],
+        /SYNTHETIC|synthetic/,
+      );
+      assert.equal(pictures("inside-07"), 1, "the first layer's filters");
+      assert.equal(pictures("inside-09"), 1, "the chosen test image");
+      assert.equal(pictures("inside-09b"), 2, "one grid per convolution (8 and 16 channels)");
+      assert.equal(pictures("inside-11"), 1, "the confident mistakes");
+      assert.equal(pictures("inside-13"), 1, "the saliency overlays");
+      assert.match(data(cell(notebook, "inside-05"), "text/html")[0]!, /40 test images classified/);
     } finally {
       await Deno.remove(runsDir, { recursive: true });
     }
