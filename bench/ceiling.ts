@@ -14,7 +14,7 @@
  * ```
  * @module
  */
-import { openBlas } from "../lib/engine/kernels/blas/cblas.ts";
+import { type BlasLibrary, openBlas } from "../lib/engine/kernels/blas/cblas.ts";
 import { parseFlags } from "../lib/core/flags.ts";
 import { createRng } from "../lib/core/random.ts";
 import { median } from "./stats.ts";
@@ -70,31 +70,8 @@ export interface CeilingResult {
   medianGflops: number;
 }
 
-/** The smallest interface {@link measureCeiling} needs from a BLAS library. */
-export interface SgemmLibrary {
-  /** As `BlasLibrary.description` in lib/engine/kernels/blas/cblas.ts. */
-  description: string;
-  /** As `BlasLibrary.path`. */
-  path: string;
-  /** Row-major `C = alpha·op(A)·op(B) + beta·C`. */
-  sgemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Float32Array,
-    lda: number,
-    b: Float32Array,
-    ldb: number,
-    beta: number,
-    c: Float32Array,
-    ldc: number,
-  ): void;
-  /** Threads the library uses, or null. */
-  getThreads(): number | null;
-}
+/** The part of a BLAS library (lib/engine/kernels/blas/cblas.ts) {@link measureCeiling} uses. */
+export type SgemmLibrary = Pick<BlasLibrary, "description" | "path" | "sgemm" | "getThreads">;
 
 /**
  * Times square single-precision products: for each size one untimed product (thread start-up,

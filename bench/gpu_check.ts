@@ -30,6 +30,7 @@ import {
 } from "./bench.ts";
 import { DEFAULT_VENV_DIR, venvPython } from "./pytorch_env.ts";
 import { isFile } from "../lib/core/fs.ts";
+import { rejectSoftwareAdapter } from "../lib/engine/loaders.ts";
 
 /** What `navigator.gpu.requestAdapter()` says about the adapter, as the check prints it. */
 export interface AdapterReport {
@@ -38,8 +39,6 @@ export interface AdapterReport {
   /** Whether it is a software adapter (fallback flag, or a known software renderer's name). */
   software: boolean;
 }
-
-const SOFTWARE = /llvmpipe|lavapipe|softpipe|swiftshader|software|basic render/i;
 
 /**
  * Reads the adapter WebGPU gives this process.
@@ -60,7 +59,9 @@ export async function findAdapter(): Promise<AdapterReport | null> {
     [text("vendor"), text("architecture"), text("device")].filter((p) => p).join(" ") ||
     "unnamed adapter";
   const fallback = info["isFallbackAdapter"] === true || adapter.isFallbackAdapter === true;
-  return { description, software: fallback || SOFTWARE.test(description) };
+  // The backend loader's own rule, so the check and `auto` never disagree about an adapter.
+  const software = rejectSoftwareAdapter({ description, isFallbackAdapter: fallback }) !== null;
+  return { description, software };
 }
 
 /** Whether an interpreter's PyTorch sees a CUDA GPU, and which. */

@@ -43,3 +43,13 @@ export async function removeCheckpoint(path: string): Promise<void> {
   }
   await Deno.remove(path, { recursive: true });
 }
+
+/**
+ * Whether this process finds a WebGPU adapter (on machines without a GPU, Mesa's software one,
+ * llvmpipe, which `./run test` installs): the webgpu tests are skipped without one.
+ */
+export async function hasWebgpuAdapter(): Promise<boolean> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (gpu === undefined) return false;
+  return (await gpu.requestAdapter().catch(() => null)) !== null;
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withTempDir } from "./_util.ts";
+import { hasWebgpuAdapter, withTempDir } from "./_util.ts";
 import {
   type BenchResult,
   DEFAULT_BENCH_OPTIONS,
@@ -952,14 +952,11 @@ Deno.test("--isa limits both sides to one instruction set, and names the choices
   });
 });
 
-const gpuCheckAdapter = await (async () => {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  return gpu === undefined ? null : await gpu.requestAdapter().catch(() => null);
-})();
+const gpuCheckAdapter = await hasWebgpuAdapter();
 
 Deno.test({
   name: "bench/gpu_check.sh names the adapter, stops on a software one, and times webgpu when told",
-  ignore: gpuCheckAdapter === null,
+  ignore: !gpuCheckAdapter,
   async fn() {
     const script = new URL("../bench/gpu_check.ts", import.meta.url).pathname;
     const check = async (...args: string[]) => {

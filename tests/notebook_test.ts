@@ -6,6 +6,7 @@
 import { isFile } from "../lib/core/fs.ts";
 import assert from "node:assert/strict";
 import { REAL_ARCHIVE } from "./_real_data.ts";
+import { hasWebgpuAdapter } from "./_util.ts";
 import { join, relative } from "node:path";
 import {
   ensureDenoKernel,
@@ -533,15 +534,11 @@ Deno.test({
   },
 });
 
-/** Whether this machine has a WebGPU adapter (on machines without a GPU, Mesa's llvmpipe). */
-const webgpuAdapter = await (async () => {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  return gpu === undefined ? null : await gpu.requestAdapter().catch(() => null);
-})();
+const webgpuAdapter = await hasWebgpuAdapter();
 
 Deno.test({
   name: "the notebook runs headless on webgpu (CIFAR10_BACKEND=webgpu), on a software adapter too",
-  ignore: noJupyter || webgpuAdapter === null,
+  ignore: noJupyter || !webgpuAdapter,
   async fn() {
     // Batch 4 on 40 images: on llvmpipe a step of the tutorial's model at batch 30 takes ~19 s.
     const { result, notebook, runs } = await run(NOTEBOOK, {

@@ -337,6 +337,17 @@ export function buildModel(config: ModelConfig): Model {
     });
   };
 
+  /** One convolution block in inference mode: the convolution, its bias and ReLU in one kernel. */
+  const convBlock = (h: tf.Tensor4D, name: string): tf.Tensor4D =>
+    tf.fused.conv2d({
+      x: h,
+      filter: params[`${name}.weight`] as tf.Tensor4D,
+      strides: 1,
+      pad: "same",
+      bias: params[`${name}.bias`],
+      activation: "relu",
+    });
+
   /**
    * The same function without dropout, for evaluation: each convolution's bias and ReLU fused
    * into it (one output array instead of three), and every activation disposed as soon as the
@@ -353,14 +364,7 @@ export function buildModel(config: ModelConfig): Model {
       };
       for (let i = 0; i < convCount; i++) {
         const name = `conv${i + 1}`;
-        h = advance(tf.fused.conv2d({
-          x: h,
-          filter: params[`${name}.weight`] as tf.Tensor4D,
-          strides: 1,
-          pad: "same",
-          bias: params[`${name}.bias`],
-          activation: "relu",
-        }));
+        h = advance(convBlock(h, name));
         if ((i + 1) % config.poolEvery === 0) h = advance(tf.maxPool(h, 2, 2, "valid"));
       }
       const flat = tf.reshape(h, [h.shape[0], -1]) as tf.Tensor2D;
@@ -385,14 +389,7 @@ export function buildModel(config: ModelConfig): Model {
       let h: tf.Tensor4D = x;
       for (let i = 0; i < convCount; i++) {
         const name = `conv${i + 1}`;
-        h = tf.fused.conv2d({
-          x: h,
-          filter: params[`${name}.weight`] as tf.Tensor4D,
-          strides: 1,
-          pad: "same",
-          bias: params[`${name}.bias`],
-          activation: "relu",
-        });
+        h = convBlock(h, name);
         maps.push(h);
         if ((i + 1) % config.poolEvery === 0) h = tf.maxPool(h, 2, 2, "valid");
       }

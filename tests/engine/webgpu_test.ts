@@ -11,16 +11,14 @@ import { loadModel, saveCheckpoint } from "../../lib/model/checkpoint.ts";
 import { evaluateTest, formatTestReport, predict } from "../../lib/evaluate/evaluate.ts";
 import { SYNTHETIC_CLASSES } from "../../lib/data/synthetic.ts";
 import { createOptimizer, trainBatch, trainEpoch } from "../../lib/train/mod.ts";
-import { withTempDir } from "../_util.ts";
+import { hasWebgpuAdapter, withTempDir } from "../_util.ts";
 
 // The webgpu backend, run for real on whatever adapter this machine has: on machines without a
 // GPU that is Mesa's software Vulkan adapter, llvmpipe (Debian's mesa-vulkan-drivers, which
 // `./run test` installs). It is the GPU code path, slowly (~0.75 s per step at batch 2 after a
 // first step that compiles the shaders), so the tests use the tutorial's model at batch 2.
 
-const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-const adapter = gpu === undefined ? null : await gpu.requestAdapter().catch(() => null);
-const ignore = adapter === null;
+const ignore = !(await hasWebgpuAdapter());
 if (ignore) {
   console.warn(
     "webgpu_test: no WebGPU adapter here (install mesa-vulkan-drivers for the software one)",
