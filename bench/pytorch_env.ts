@@ -224,8 +224,9 @@ async function runLogged(
       // Enough of pip's output to see why it failed, not the whole download list.
       if (tail.length > 12) tail.shift();
     };
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      const lines = (pending + chunk).split(/\r?\n|\r/);
+    const decoder = new TextDecoder();
+    for await (const bytes of stream) {
+      const lines = (pending + decoder.decode(bytes, { stream: true })).split(/\r?\n|\r/);
       pending = lines.pop()!;
       lines.forEach(take);
     }

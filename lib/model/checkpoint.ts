@@ -418,6 +418,91 @@ export async function readOptimizerState(name: string): Promise<OptimizerState |
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1 };
 
 /**
+ * Parses the text of a checkpoint's `model.json`, checking that it is our format.
+ *
+ * @param text The file's content.
+ * @param name How to name the file in errors (its path or URL).
+ * @returns The parsed description; `weightsManifest[0].paths[0]` names the weights file.
+ * @throws {SyntaxError} When it is not JSON or not our format.
+ * @example
+ * ```ts
+ * import { parseModelJson } from "./checkpoint.ts";
+ * const error = (() => { try { parseModelJson("{}", "m.json"); } catch (e) { return e; } })();
+ * if (!(error instanceof SyntaxError) || !error.message.startsWith('Cannot read checkpoint "m.json"')) {
+ *   throw new Error(String(error));
+ * }
+ * ```
+ */
+export function parseModelJson(text: string, name: string): ModelJson {
+  let parsed: ModelJson;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new SyntaxError(
+      `Cannot read checkpoint "${name}": not JSON (${(error as Error).message})`,
+    );
+  }
+  if (
+    parsed?.format !== CHECKPOINT_FORMAT || parsed.weightsManifest?.[0] === undefined ||
+    !parsed.userDefinedMetadata
+  ) {
+    throw new SyntaxError(
+      `Cannot read checkpoint "${name}": expected format "${CHECKPOINT_FORMAT}" with a ` +
+        `weightsManifest and userDefinedMetadata, found format ${
+          JSON.stringify(parsed?.format ?? null)
+        }`,
+    );
+  }
+  return parsed;
+}
+
+/**
+ * Decodes a checkpoint from its parsed `model.json` and the bytes of its weights file, checking the
+ * manifest against the bytes. Reads no file: `readCheckpoint` uses it in Deno, and the browser page
+ * (web/) on what it fetched.
+ *
+ * @param json The parsed `model.json` (`parseModelJson`).
+ * @param bytes The weights file's content.
+ * @param name How to name the weights file in errors (its path or URL).
+ * @returns Config, weights (as plain arrays, no tensors) and metadata.
+ * @throws {RangeError} When the bytes have another size than the manifest says.
+ */
+export async function decodeCheckpoint(
+  json: ModelJson,
+  bytes: Uint8Array,
+  name: string,
+): Promise<Checkpoint> {
+  const group = json.weightsManifest[0]!;
+  const expected = group.weights.reduce(
+    (sum, spec) =>
+      sum + spec.shape.reduce((a, b) => a * b, 1) * (BYTES_PER_DTYPE[spec.dtype] ?? NaN),
+    0,
+  );
+  if (bytes.byteLength !== expected) {
+    throw new RangeError(
+      `Cannot read checkpoint weights "${name}": expected ${expected} bytes, found ${bytes.byteLength}`,
+    );
+  }
+  const tensors = tf.io.decodeWeights(
+    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+    group.weights,
+  );
+  const weights: Record<string, WeightValues> = {};
+  for (const [weightName, tensor] of Object.entries(tensors)) {
+    weights[weightName] = {
+      shape: [...tensor.shape],
+      values: new Float32Array(await tensor.data() as Float32Array),
+    };
+    tensor.dispose();
+  }
+  return {
+    config: makeConfig(json.userDefinedMetadata.config),
+    weights,
+    metadata: json.userDefinedMetadata.metadata ?? {},
+  };
+}
+
+/**
  * Reads a checkpoint folder written by `saveCheckpoint`, checking the manifest against the weights.
  *
  * @param dir The checkpoint folder.
@@ -437,53 +522,9 @@ const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1 
 export async function readCheckpoint(name: string): Promise<Checkpoint> {
   const dir = await checkpointFolder(name);
   const jsonPath = `${dir}/${MODEL_JSON}`;
-  let parsed: ModelJson;
-  try {
-    parsed = JSON.parse(await Deno.readTextFile(jsonPath));
-  } catch (error) {
-    if (error instanceof SyntaxError) {
-      throw new SyntaxError(`Cannot read checkpoint "${jsonPath}": not JSON (${error.message})`);
-    }
-    throw error;
-  }
-  const group = parsed?.weightsManifest?.[0];
-  if (parsed?.format !== CHECKPOINT_FORMAT || group === undefined || !parsed.userDefinedMetadata) {
-    throw new SyntaxError(
-      `Cannot read checkpoint "${jsonPath}": expected format "${CHECKPOINT_FORMAT}" with a ` +
-        `weightsManifest and userDefinedMetadata, found format ${
-          JSON.stringify(parsed?.format ?? null)
-        }`,
-    );
-  }
-  const weightsPath = `${dir}/${group.paths[0] ?? WEIGHTS_BIN}`;
-  const bytes = await Deno.readFile(weightsPath);
-  const expected = group.weights.reduce(
-    (sum, spec) =>
-      sum + spec.shape.reduce((a, b) => a * b, 1) * (BYTES_PER_DTYPE[spec.dtype] ?? NaN),
-    0,
-  );
-  if (bytes.byteLength !== expected) {
-    throw new RangeError(
-      `Cannot read checkpoint weights "${weightsPath}": expected ${expected} bytes, found ${bytes.byteLength}`,
-    );
-  }
-  const tensors = tf.io.decodeWeights(
-    bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
-    group.weights,
-  );
-  const weights: Record<string, WeightValues> = {};
-  for (const [name, tensor] of Object.entries(tensors)) {
-    weights[name] = {
-      shape: [...tensor.shape],
-      values: new Float32Array(await tensor.data() as Float32Array),
-    };
-    tensor.dispose();
-  }
-  return {
-    config: makeConfig(parsed.userDefinedMetadata.config),
-    weights,
-    metadata: parsed.userDefinedMetadata.metadata ?? {},
-  };
+  const json = parseModelJson(await Deno.readTextFile(jsonPath), jsonPath);
+  const weightsPath = `${dir}/${json.weightsManifest[0]!.paths[0] ?? WEIGHTS_BIN}`;
+  return await decodeCheckpoint(json, await Deno.readFile(weightsPath), weightsPath);
 }
 
 /**

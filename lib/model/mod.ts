@@ -3,4 +3,5 @@
  * @module
  */
 export * from "./model.ts";
+export * from "./summary.ts";
 export * from "./checkpoint.ts";

@@ -6,6 +6,9 @@
  * @module
  */
 
+/** Largest image accepted, in pixels (width × height): decoding needs 4 bytes per pixel. */
+export const MAX_IMAGE_PIXELS = 40_000_000;
+
 /** The formats `checkImageBytes` accepts. */
 export type SupportedFormat = "png" | "jpeg";
 
@@ -245,4 +248,48 @@ export function checkImageBytes(bytes: Uint8Array): ImageHeader {
   throw new TypeError(
     `expected a PNG or JPEG image, found a${/^[AEIOU]/.test(format) ? "n" : ""} ${format} image`,
   );
+}
+
+/**
+ * Everything checked about an image file before it is decoded, with messages that name it: a whole
+ * PNG or JPEG (`checkImageBytes`), not 0 pixels wide or high, at most `MAX_IMAGE_PIXELS` pixels.
+ * `decodeImage` (Skia, in Deno) and the browser page (web/) both call it, so a file is refused for
+ * the same reason, in the same words, in both places.
+ *
+ * @param bytes The file's content.
+ * @param name How to name the file in errors (its path, or its name in the browser).
+ * @returns The format and the stored size.
+ * @throws {TypeError} When the bytes are no PNG or JPEG (empty, not an image, another format).
+ * @throws {SyntaxError} When the file is truncated or corrupt, or has no pixels.
+ * @throws {RangeError} When it has more than `MAX_IMAGE_PIXELS` pixels.
+ * @example
+ * ```ts
+ * import { checkImageFile } from "./image_format.ts";
+ * const error = (() => { try { checkImageFile(new TextEncoder().encode("hello"), "notes.png"); } catch (e) { return e as Error; } })();
+ * if (error?.message !== 'Cannot read image "notes.png": expected a PNG or JPEG image, found text starting "hello"') {
+ *   throw new Error(String(error));
+ * }
+ * ```
+ */
+export function checkImageFile(bytes: Uint8Array, name: string): ImageHeader {
+  const prefix = `Cannot read image "${name}"`;
+  let header;
+  try {
+    header = checkImageBytes(bytes);
+  } catch (error) {
+    const ErrorClass = error instanceof TypeError ? TypeError : SyntaxError;
+    throw new ErrorClass(`${prefix}: ${(error as Error).message}`);
+  }
+  if (header.width === 0 || header.height === 0) {
+    throw new SyntaxError(
+      `${prefix}: corrupt ${header.format.toUpperCase()}: size ${header.width}×${header.height}`,
+    );
+  }
+  if (header.width * header.height > MAX_IMAGE_PIXELS) {
+    throw new RangeError(
+      `${prefix}: expected at most ${MAX_IMAGE_PIXELS.toLocaleString("en-US")} pixels, found ` +
+        `${header.width}×${header.height}; scale it down first`,
+    );
+  }
+  return header;
 }

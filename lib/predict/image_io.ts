@@ -7,7 +7,7 @@
  * @module
  */
 import { createCanvas, loadImage } from "@napi-rs/canvas";
-import { checkImageBytes, type SupportedFormat } from "./image_format.ts";
+import { checkImageFile, type SupportedFormat } from "./image_format.ts";
 import {
   type Box,
   type FitMode,
@@ -16,9 +16,6 @@ import {
   type RgbImage,
   toModelInput,
 } from "./resize.ts";
-
-/** Largest image accepted, in pixels (width × height): decoding needs 4 bytes per pixel. */
-export const MAX_IMAGE_PIXELS = 40_000_000;
 
 /** Longest side of the preview kept with each image (for charts). */
 export const PREVIEW_SIZE = 96;
@@ -61,7 +58,7 @@ export interface OwnImage {
  * @returns The pixels and the format.
  * @throws {TypeError} When the bytes are no PNG or JPEG (empty, not an image, another format).
  * @throws {SyntaxError} When the file is truncated or corrupt, or Skia cannot decode it.
- * @throws {RangeError} When it has more than `MAX_IMAGE_PIXELS` pixels.
+ * @throws {RangeError} When it has more than `MAX_IMAGE_PIXELS` pixels (`checkImageFile`).
  * @example
  * ```ts
  * import { decodeImage } from "./image_io.ts";
@@ -76,24 +73,7 @@ export async function decodeImage(
   options: { name?: string } = {},
 ): Promise<DecodedImage> {
   const prefix = `Cannot read image "${options.name ?? "image"}"`;
-  let header;
-  try {
-    header = checkImageBytes(bytes);
-  } catch (error) {
-    const ErrorClass = error instanceof TypeError ? TypeError : SyntaxError;
-    throw new ErrorClass(`${prefix}: ${(error as Error).message}`);
-  }
-  if (header.width === 0 || header.height === 0) {
-    throw new SyntaxError(
-      `${prefix}: corrupt ${header.format.toUpperCase()}: size ${header.width}×${header.height}`,
-    );
-  }
-  if (header.width * header.height > MAX_IMAGE_PIXELS) {
-    throw new RangeError(
-      `${prefix}: expected at most ${MAX_IMAGE_PIXELS.toLocaleString("en-US")} pixels, found ` +
-        `${header.width}×${header.height}; scale it down first`,
-    );
-  }
+  const header = checkImageFile(bytes, options.name ?? "image");
   let decoded;
   try {
     // Bytes, never a string: a string source would be read as a path, a URL or SVG markup.

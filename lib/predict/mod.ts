@@ -6,6 +6,7 @@
 export * from "./image_format.ts";
 export * from "./resize.ts";
 export * from "./image_io.ts";
+export * from "./scores.ts";
 export * from "./classify.ts";
 export * from "./paths.ts";
 export * from "./run.ts";

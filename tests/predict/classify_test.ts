@@ -3,8 +3,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import { withTempDir } from "../_util.ts";
 import { CIFAR10_CLASSES } from "../../lib/data/mod.ts";
 import { buildModel } from "../../lib/model/mod.ts";
-import { classifyImages, topClasses } from "../../lib/predict/classify.ts";
-import { MAX_IMAGE_PIXELS, readOwnImage } from "../../lib/predict/image_io.ts";
+import { classifyImages } from "../../lib/predict/classify.ts";
+import { MAX_IMAGE_PIXELS } from "../../lib/predict/image_format.ts";
+import { readOwnImage } from "../../lib/predict/image_io.ts";
+import { topClasses } from "../../lib/predict/scores.ts";
 import {
   BLUE,
   bmpBytes,
