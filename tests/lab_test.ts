@@ -462,7 +462,8 @@ Deno.test({
           assert.match(await table.innerText(), /3 runs under .*, sorted by test-accuracy/);
           assert.equal(await table.locator("table tbody tr").count(), 3);
           const curvesOut = book.outputs(indexOf(cells, "curves"));
-          assert.equal(await curvesOut.locator('svg g[aria-label="line"] path').count(), 3);
+          // The three runs and the PyTorch reference (docs/reference/), dotted.
+          assert.equal(await curvesOut.locator('svg g[aria-label="line"] path').count(), 4);
           const classes = book.outputs(indexOf(cells, "classes"));
           assert.equal(await classes.locator("svg").count(), 1);
           assert.equal(await classes.locator("table tbody tr").count(), 10);

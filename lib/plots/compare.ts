@@ -8,7 +8,12 @@
  */
 import * as Plot from "@observablehq/plot";
 import { type Chart, type ChartNode, type ChartOptions, finish, newDocument } from "./chart.ts";
-import { perClassComparison, type RunEntry, type RunRecord } from "../runs/mod.ts";
+import {
+  perClassComparison,
+  type ReferenceRun,
+  type RunEntry,
+  type RunRecord,
+} from "../runs/mod.ts";
 
 /** Run colours, in order (Tableau 10, Plot's default categorical scheme); they repeat after ten. */
 export const RUN_COLORS: readonly string[] = Object.freeze([
@@ -56,10 +61,23 @@ function integerTicks(last: number): number[] {
   return ticks;
 }
 
+/** Colour of reference runs' curves (the PyTorch original), drawn dotted. */
+export const REFERENCE_COLOR = "#333333";
+
+/** How a curve is drawn: a run (solid), a synthetic-data run (dashed), a reference run (dotted). */
+type LineStyle = "solid" | "dashed" | "dotted";
+
+const DASHES: Record<LineStyle, string | undefined> = {
+  solid: undefined,
+  dashed: "6,4",
+  dotted: "2,3",
+};
+const LEGEND_GLYPHS: Record<LineStyle, string> = { solid: "━", dashed: "┅", dotted: "┈" };
+
 /** Legend rows drawn as text marks in the top margin, one per entry (kept inside the SVG). */
 function legendMarks(
   title: string | undefined,
-  entries: readonly { label: string; color: string; dashed: boolean }[],
+  entries: readonly { label: string; color: string; style: LineStyle }[],
   marginLeft: number,
   marginTop: number,
 ): Plot.Markish[] {
@@ -79,7 +97,7 @@ function legendMarks(
     }));
   }
   entries.forEach((entry, i) => {
-    marks.push(Plot.text([`${entry.dashed ? "┅" : "━"} ${entry.label}`], {
+    marks.push(Plot.text([`${LEGEND_GLYPHS[entry.style]} ${entry.label}`], {
       facet,
       frameAnchor: "top-left",
       dx: 8 - marginLeft,
@@ -97,12 +115,18 @@ function legendMarks(
 export interface ValidationLossChartOptions extends ChartOptions {
   /** Which loss to draw. @default "validLoss" */
   loss?: "validLoss" | "trainLoss";
+  /**
+   * Reference runs (the tutorial's PyTorch code, `readReferenceRun`) drawn dotted in dark grey
+   * after the runs, each with its legend row. @default none
+   */
+  references?: readonly ReferenceRun[];
 }
 
 /**
  * The validation loss (or training loss) per epoch of several runs overlaid, one colour per run,
  * a legend row per run naming it with its test accuracy or status; synthetic-data runs dashed.
- * Runs without any epoch are listed in the legend but draw no line.
+ * Runs without any epoch are listed in the legend but draw no line. Reference runs (`references`)
+ * follow, dotted, so our curves can be read against the original's.
  *
  * @param runs Runs (from `listRuns`) or records, in legend order.
  * @param options Which loss, title, size.
@@ -122,14 +146,26 @@ export function validationLossChart(
 ): Chart {
   const key = options.loss ?? "validLoss";
   const records = runs.map(recordOf);
-  const entries = records.map((record, i) => ({
-    label: runLabel(record),
-    color: RUN_COLORS[i % RUN_COLORS.length]!,
-    dashed: record.data.synthetic,
-  }));
-  // One row per (run, epoch) with a finite loss; `run` indexes `entries`.
-  const points = records.flatMap((record, run) =>
-    record.epochs.flatMap((e) => {
+  const references = options.references ?? [];
+  const entries = [
+    ...records.map((record, i) => ({
+      label: runLabel(record),
+      color: RUN_COLORS[i % RUN_COLORS.length]!,
+      style: (record.data.synthetic ? "dashed" : "solid") as LineStyle,
+    })),
+    ...references.map((reference) => ({
+      label: reference.label,
+      color: REFERENCE_COLOR,
+      style: "dotted" as LineStyle,
+    })),
+  ];
+  // One row per (curve, epoch) with a finite loss; `run` indexes `entries`.
+  const curves: readonly { epoch: number; trainLoss: number; validLoss: number | null }[][] = [
+    ...records.map((record) => record.epochs),
+    ...references.map((reference) => reference.epochs),
+  ];
+  const points = curves.flatMap((epochs, run) =>
+    epochs.flatMap((e) => {
       const loss = e[key];
       return typeof loss === "number" && Number.isFinite(loss)
         ? [{ run, epoch: e.epoch, loss }]
@@ -148,7 +184,7 @@ export function validationLossChart(
       y: "loss",
       stroke: entry.color,
       strokeWidth: 2,
-      strokeDasharray: entry.dashed ? "6,4" : undefined,
+      strokeDasharray: DASHES[entry.style],
       marker: rows.length <= 40 ? "circle" : "none",
     }));
   });
@@ -207,7 +243,7 @@ export function perClassComparisonChart(
   const entries = [recordOf(first), recordOf(second)].map((record, i) => ({
     label: runLabel(record),
     color: RUN_COLORS[i]!,
-    dashed: false,
+    style: "solid" as LineStyle,
   }));
   const bars = rows.flatMap((r) => [
     { className: r.className, run: "1", percent: r.first },

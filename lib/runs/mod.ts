@@ -1,7 +1,7 @@
 /**
  * Run records: the run folder and its metrics.json (record.ts), the process that writes it
  * (process.ts), recording a fit (recorder.ts), resuming (resume.ts), listing and finding runs
- * (list.ts), comparing them (compare.ts) and setting a notebook's run up (setup.ts).
+ * (list.ts), comparing them (compare.ts), the PyTorch reference run (reference.ts) and setting a notebook's run up (setup.ts).
  * @module
  */
 export * from "./process.ts";
@@ -10,4 +10,5 @@ export * from "./list.ts";
 export * from "./resume.ts";
 export * from "./recorder.ts";
 export * from "./compare.ts";
+export * from "./reference.ts";
 export * from "./setup.ts";

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { withTempDir } from "../_util.ts";
 import { listRuns, type RunEntry } from "../../lib/runs/list.ts";
 import { perClassComparisonChart, runLabel, validationLossChart } from "../../lib/plots/compare.ts";
+import { readReferenceRun } from "../../lib/runs/reference.ts";
 import { writeFixtureRuns } from "../runs/_fixtures.ts";
 
 Deno.test("validationLossChart() overlays one curve per run, synthetic runs dashed and labelled", async () => {
@@ -33,6 +34,32 @@ Deno.test("validationLossChart() overlays one curve per run, synthetic runs dash
     const empty = validationLossChart([]);
     assert.equal(empty.querySelectorAll('g[aria-label="line"]').length, 0);
     assert.match(empty.outerHTML, /no epochs recorded yet/);
+  });
+});
+
+Deno.test("validationLossChart() draws reference runs dotted after the runs, in the legend", async () => {
+  await withTempDir(async (outDir) => {
+    await writeFixtureRuns(outDir);
+    const runs = await listRuns(outDir);
+    const reference = await readReferenceRun(
+      new URL("../../docs/reference/pytorch-2.14.1-15-epochs.json", import.meta.url).pathname,
+    );
+    const chart = validationLossChart(runs.slice(0, 1), { references: [reference] });
+    const lines = [...chart.querySelectorAll('g[aria-label="line"]')];
+    assert.equal(lines.length, 2, "the run and the reference");
+    assert.deepEqual(lines.map((g) => g.getAttribute("stroke-dasharray")), [null, "2,3"]);
+    assert.equal(lines[1]!.getAttribute("stroke"), "#333333");
+    const points = lines.map((g) =>
+      (g.querySelector("path")!.getAttribute("d")!.match(/[ML]/g) ?? []).length
+    );
+    assert.deepEqual(points, [3, 15], "3 epochs of the run, 15 of the reference");
+    const legend = [...chart.querySelectorAll("g.legend text")].map((t) => t.textContent);
+    assert.deepEqual(legend, [
+      "━ 20261128-100000-aaaaaa (test 76.2%)",
+      "┈ PyTorch 2.14.1, the tutorial's code (15 epochs, test 76.2%)",
+    ]);
+    // The x axis reaches the longer curve's last epoch.
+    assert.match(chart.outerHTML, />15</);
   });
 });
 
