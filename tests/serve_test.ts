@@ -64,6 +64,20 @@ Deno.test("deno task serve without a trained run says how to train one, and exit
   });
 });
 
+/** A tiny real training run (synthetic shapes, one epoch) under `dir`, as `deno task train` leaves it. */
+async function trainTinyRun(dir: string): Promise<string> {
+  const train = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", join(PROJECT_ROOT, "scripts", "train.ts"), "--synthetic"]
+      .concat(["--epochs", "1", "--train-limit", "300", "--test-limit", "40"])
+      .concat(["--conv-channels", "8,16", "--hidden-units", "16", "--out", dir]),
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(train.success, decode(train.stderr));
+  const [runName] = [...Deno.readDirSync(dir)].map((e) => e.name);
+  return join(dir, runName!);
+}
+
 /** Starts `deno task serve` and waits for the address it prints. */
 async function startServe(args: string[]): Promise<{ url: string; stop(): Promise<void> }> {
   const child = new Deno.Command(Deno.execPath(), {
@@ -151,17 +165,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withTempDir(async (dir) => {
-      // A tiny real training run (synthetic shapes, one epoch), as `deno task train` leaves it.
-      const train = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", join(PROJECT_ROOT, "scripts", "train.ts"), "--synthetic"]
-          .concat(["--epochs", "1", "--train-limit", "300", "--test-limit", "40"])
-          .concat(["--conv-channels", "8,16", "--hidden-units", "16", "--out", dir]),
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(train.success, decode(train.stderr));
-      const [runName] = [...Deno.readDirSync(dir)].map((e) => e.name);
-      const runDir = join(dir, runName!);
+      const runDir = await trainTinyRun(dir);
       const png = join(PROJECT_ROOT, "samples", "cat-300x200.png");
       const jpeg = join(PROJECT_ROOT, "samples", "ship-240x160.jpg");
       const expected = {
@@ -262,14 +266,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     await withTempDir(async (dir) => {
-      const train = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", join(PROJECT_ROOT, "scripts", "train.ts"), "--synthetic"]
-          .concat(["--epochs", "1", "--train-limit", "100", "--test-limit", "20"])
-          .concat(["--conv-channels", "4", "--hidden-units", "8", "--out", dir]),
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.ok(train.success, decode(train.stderr));
+      await trainTinyRun(dir);
       const server = await startServe(["--out", dir]);
       const browser = await launchChromium();
       try {

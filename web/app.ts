@@ -21,7 +21,13 @@ import { predict } from "../lib/evaluate/evaluate.ts";
 import { type Checkpoint, decodeCheckpoint, parseModelJson } from "../lib/model/checkpoint.ts";
 import { buildModel, type Model, setWeights } from "../lib/model/model.ts";
 import { checkImageFile } from "../lib/predict/image_format.ts";
-import { FIT_MODES, type FitMode, type RgbImage, toModelInput } from "../lib/predict/resize.ts";
+import {
+  FIT_MODES,
+  type FitMode,
+  rgbFromRgba,
+  type RgbImage,
+  toModelInput,
+} from "../lib/predict/resize.ts";
 import { topClasses } from "../lib/predict/scores.ts";
 
 /** What `api/run` answers (see scripts/serve.ts). */
@@ -122,14 +128,7 @@ async function decodeRgb(bytes: Uint8Array, type: string): Promise<RgbImage> {
   context.fillRect(0, 0, width, height);
   context.drawImage(bitmap, 0, 0);
   bitmap.close();
-  const rgba = context.getImageData(0, 0, width, height).data;
-  const pixels = new Uint8Array(width * height * 3);
-  for (let i = 0, o = 0; o < pixels.length; i += 4, o += 3) {
-    pixels[o] = rgba[i]!;
-    pixels[o + 1] = rgba[i + 1]!;
-    pixels[o + 2] = rgba[i + 2]!;
-  }
-  return { width, height, pixels };
+  return rgbFromRgba(context.getImageData(0, 0, width, height).data, width, height);
 }
 
 /** Draws the 32×32 input the network sees, enlarged without smoothing. */

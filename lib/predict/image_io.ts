@@ -13,6 +13,7 @@ import {
   type FitMode,
   type ReadImageOptions,
   resizeRgb,
+  rgbFromRgba,
   type RgbImage,
   toModelInput,
 } from "./resize.ts";
@@ -91,13 +92,7 @@ export async function decodeImage(
   context.fillRect(0, 0, width, height);
   context.drawImage(decoded, 0, 0);
   const rgba = context.getImageData(0, 0, width, height).data;
-  const pixels = new Uint8Array(width * height * 3);
-  for (let i = 0, o = 0; o < pixels.length; i += 4, o += 3) {
-    pixels[o] = rgba[i]!;
-    pixels[o + 1] = rgba[i + 1]!;
-    pixels[o + 2] = rgba[i + 2]!;
-  }
-  return { width, height, pixels, format: header.format };
+  return { ...rgbFromRgba(rgba, width, height), format: header.format };
 }
 
 /**

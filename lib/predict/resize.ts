@@ -23,6 +23,38 @@ export interface RgbImage {
   pixels: Uint8Array;
 }
 
+/**
+ * An RGB picture from a canvas's RGBA pixels (`getImageData`), dropping alpha: the callers have
+ * drawn the image over white first, so alpha is 255 everywhere. Skia's canvas in Deno and the
+ * browser's canvas both give this layout.
+ *
+ * @param rgba `width × height × 4` bytes, R, G, B, A interleaved.
+ * @param width Width in pixels.
+ * @param height Height in pixels.
+ * @returns The picture.
+ * @example
+ * ```ts
+ * import { rgbFromRgba } from "./resize.ts";
+ * const image = rgbFromRgba(Uint8ClampedArray.of(1, 2, 3, 255, 4, 5, 6, 255), 2, 1);
+ * if (image.pixels.join() !== "1,2,3,4,5,6") throw new Error(image.pixels.join());
+ * ```
+ */
+export function rgbFromRgba(rgba: ArrayLike<number>, width: number, height: number): RgbImage {
+  const pixels = new Uint8Array(width * height * 3);
+  if (rgba.length !== width * height * 4) {
+    throw new RangeError(
+      `Cannot read RGBA pixels: expected ${width * height * 4} bytes for ${width}×${height}, ` +
+        `found ${rgba.length}`,
+    );
+  }
+  for (let i = 0, o = 0; o < pixels.length; i += 4, o += 3) {
+    pixels[o] = rgba[i]!;
+    pixels[o + 1] = rgba[i + 1]!;
+    pixels[o + 2] = rgba[i + 2]!;
+  }
+  return { width, height, pixels };
+}
+
 /** A rectangle of an image, in pixels (may be fractional for `resizeRgb`). */
 export interface Box {
   /** Left edge. */
