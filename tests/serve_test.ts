@@ -189,6 +189,10 @@ Deno.test({
         assert.equal(await page.evaluate(() => document.body.dataset.state), "ready");
         assert.match((await page.textContent("#run"))!, /epoch 1, .*SYNTHETIC/);
 
+        // The file chooser is the first thing the keyboard reaches.
+        await page.keyboard.press("Tab");
+        assert.equal(await page.evaluate(() => document.activeElement?.id), "file");
+
         // 1. Picked with the file chooser: a PNG.
         await page.setInputFiles("#file", png);
         const picked = await pageTop(page);
