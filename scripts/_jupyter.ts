@@ -191,8 +191,13 @@ export interface ExecuteOptions {
   python: string;
   /** The kernelspec name. @default "deno" */
   kernelName?: string;
-  /** Seconds one cell may run. @default 3600 */
-  cellTimeoutS?: number;
+  /**
+   * Seconds one cell may run, or null for no limit: a training cell runs as long as its schedule
+   * (the tutorial's 60 epochs take over an hour on a 2-core CPU). A cell that runs out of time is
+   * reported like a failing cell (`CellTimeoutError`), with the notebook executed so far.
+   * @default null
+   */
+  cellTimeoutS?: number | null;
   /** Echo progress and the cells' printed text to stderr. @default false */
   echo?: boolean;
   /**
@@ -209,7 +214,8 @@ const DRIVER = String.raw`
 import json, sys, time, asyncio, queue
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionComplete, CellExecutionError
+from nbclient.exceptions import (CellExecutionComplete, CellExecutionError, CellTimeoutError,
+                                 DeadKernelError)
 from nbclient.util import ensure_async
 
 args = json.loads(sys.argv[1])
@@ -302,6 +308,7 @@ client = Client(nb, kernel_name=args["kernel"], timeout=args["timeout"], startup
                 allow_errors=False, on_cell_error=on_error,
                 resources={"metadata": {"path": args["cwd"]}})
 code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+current = [-1]
 
 async def run():
     client.reset_execution_trackers()
@@ -311,6 +318,7 @@ async def run():
             nb.metadata["language_info"] = info["content"]["language_info"]
         try:
             for index, cell in enumerate(nb.cells):
+                current[0] = index
                 if echo and cell.cell_type == "code":
                     n = code_cells.index(index) + 1
                     sys.stderr.write(f"[notebook] cell {n}/{len(code_cells)}\n")
@@ -325,6 +333,10 @@ try:
 except CellExecutionError as e:
     if "cellIndex" not in failed:
         failed.update(cellIndex=-1, ename="Error", evalue=str(e)[-2000:])
+except (CellTimeoutError, DeadKernelError) as e:
+    # Reported like a failing cell, so the caller keeps the notebook executed so far.
+    if "cellIndex" not in failed:
+        failed.update(cellIndex=current[0], ename=type(e).__name__, evalue=str(e).split("\n")[0])
 finally:
     nbformat.write(nb, args["output"])
 print("NBRUN " + json.dumps({"ok": not failed, "error": failed or None, "seconds": time.time() - start,
@@ -333,8 +345,10 @@ print("NBRUN " + json.dumps({"ok": not failed, "error": failed or None, "seconds
 
 /**
  * Executes every code cell of a notebook with the given kernel and writes the executed notebook
- * (also when a cell fails, so the error can be read). Errors of the driver itself (kernel missing,
- * kernel crash, timeout) throw; a failing cell does not throw but is reported in the result.
+ * (also when a cell fails, so the error can be read). A failing cell, a cell that runs out of time
+ * (`CellTimeoutError`) and a kernel that dies (`DeadKernelError`) do not throw: they are reported in
+ * the result, with the notebook executed up to there. Errors of the driver itself (Python or the
+ * kernel missing) throw.
  *
  * @param input The notebook to run.
  * @param output Where to write the executed notebook (written atomically).
@@ -352,7 +366,7 @@ export async function executeNotebook(
     output: tmp,
     cwd: resolve(options.cwd),
     kernel: options.kernelName ?? KERNEL_NAME,
-    timeout: options.cellTimeoutS ?? 3600,
+    timeout: options.cellTimeoutS ?? null,
     echo: options.echo ?? false,
     interrupt: options.interrupt ?? null,
   };

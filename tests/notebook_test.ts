@@ -681,6 +681,54 @@ Deno.test("./run notebook with a bad CIFAR10_* value fails at once and leaves ou
 });
 
 Deno.test({
+  name: "a cell that runs out of time is reported like a failing cell, with the notebook so far",
+  ignore: noJupyter,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cifar10-notebook-timeout-" });
+    try {
+      const code = (id: string, source: string) => ({
+        id,
+        cell_type: "code",
+        source,
+        execution_count: null,
+        outputs: [],
+        metadata: {},
+      });
+      await Deno.writeTextFile(
+        join(dir, "slow.ipynb"),
+        JSON.stringify({
+          nbformat: 4,
+          nbformat_minor: 5,
+          metadata: {},
+          cells: [
+            code("first", 'console.log("before the slow cell");'),
+            code("slow", "await new Promise((done) => setTimeout(done, 60_000));"),
+            code("never", 'console.log("after");'),
+          ],
+        }),
+      );
+      const output = join(dir, "executed.ipynb");
+      const result = await executeNotebook(join(dir, "slow.ipynb"), output, {
+        cwd: dir,
+        env: kernel!.env,
+        python: jupyter!.python,
+        kernelName: kernel!.kernelName,
+        cellTimeoutS: 3,
+      });
+      assert.equal(result.ok, false);
+      assert.equal(result.error?.ename, "CellTimeoutError");
+      assert.equal(result.error?.cellIndex, 1, "the slow cell");
+      assert.match(result.error!.evalue, /timed out/);
+      const executed = await readNotebook(output);
+      assert.match(JSON.stringify(cell(executed, "first").outputs), /before the slow cell/);
+      assert.deepEqual(cell(executed, "never").outputs, [], "nothing after the slow cell ran");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
   name:
     "deno task notebook replaces out/ only after a successful run; a failed run says where it is",
   ignore: noJupyter,
