@@ -218,11 +218,14 @@ async function main(args: string[]): Promise<number> {
     `[notebook] executing ${relative(Deno.cwd(), notebook)} with the Deno kernel` +
       (settings.length > 0 ? ` (${settings.join(" ")})` : " (the parameters cell as written)"),
   );
-  // The run writes beside the outputs under temporary names; out/ changes only when it succeeded,
-  // so a failed run never replaces the previous good notebook and HTML.
-  const suffix = crypto.randomUUID().slice(0, 8);
-  const running = join(outputDir, `${name}.running-${suffix}.ipynb`);
-  const runningHtml = join(outputDir, `${name}.running-${suffix}.html`);
+  // The run writes beside the outputs, in a hidden folder of its own; out/ changes only when it
+  // succeeded, so a failed run never replaces the previous good notebook and HTML. The files keep
+  // the notebook's name there: nbconvert titles the HTML page after the file.
+  const scratch = join(outputDir, `.${name}.running-${crypto.randomUUID().slice(0, 8)}`);
+  await Deno.mkdir(scratch);
+  const running = join(scratch, `${name}.ipynb`);
+  const runningHtml = join(scratch, `${name}.html`);
+  const removeScratch = () => Deno.remove(scratch, { recursive: true }).catch(() => {});
   let result;
   try {
     result = await executeNotebook(notebook, running, {
@@ -233,7 +236,7 @@ async function main(args: string[]): Promise<number> {
       echo: extra.quiet !== true,
     });
   } catch (error) {
-    await Deno.remove(running).catch(() => {});
+    await removeScratch();
     throw error;
   }
   const minutes = (result.seconds / 60).toFixed(1);
@@ -242,6 +245,7 @@ async function main(args: string[]): Promise<number> {
     const failed = join(outputDir, `${name}.failed.ipynb`);
     const failedHtml = join(outputDir, `${name}.failed.html`);
     await Deno.rename(running, failed);
+    await removeScratch();
     await exportHtml(failed, failedHtml, { jupyter: jupyter.jupyter, env });
     console.error(
       `[notebook] FAILED after ${minutes} min: cell ${e.cellIndex} raised ${e.ename}: ${e.evalue}`,
@@ -257,10 +261,8 @@ async function main(args: string[]): Promise<number> {
     await exportHtml(running, runningHtml, { jupyter: jupyter.jupyter, env });
     await Deno.rename(running, executed);
     await Deno.rename(runningHtml, htmlFile);
-  } catch (error) {
-    await Deno.remove(running).catch(() => {});
-    await Deno.remove(runningHtml).catch(() => {});
-    throw error;
+  } finally {
+    await removeScratch();
   }
   // A success supersedes an earlier failure's files.
   for (const stale of [`${name}.failed.ipynb`, `${name}.failed.html`]) {

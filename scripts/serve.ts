@@ -23,7 +23,7 @@
  * Exit codes: 1 no model or the port is taken; 2 bad command line. It serves until interrupted.
  * @module
  */
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import {
   configOverridesFromEnv,
@@ -280,7 +280,7 @@ export interface PageServer {
  */
 export async function startServer(args: Omit<ServeArgs, "help">): Promise<PageServer> {
   await initBackend("cpu");
-  const outDir = resolve(args.config.outDir);
+  const outDir = args.config.outDir;
   let lookup: RunLookup | null = await lookUpRun(args.run, outDir);
   const page = await Deno.readTextFile(join(WEB_DIR, "index.html"));
   const script = await bundlePage();

@@ -796,6 +796,8 @@ Deno.test({
         "tiny.html",
         "tiny.ipynb",
       ]);
+      // The page is titled after the notebook, not after a temporary file.
+      assert.match(await Deno.readTextFile(join(out, "tiny.html")), /<title>tiny<\/title>/);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

@@ -192,6 +192,8 @@ Deno.test({
         // The file chooser is the first thing the keyboard reaches.
         await page.keyboard.press("Tab");
         assert.equal(await page.evaluate(() => document.activeElement?.id), "file");
+        const chooser = await page.locator("#file").boundingBox();
+        assert.ok(chooser !== null && chooser.width <= 1, "the native chooser is not drawn");
 
         // 1. Picked with the file chooser: a PNG.
         await page.setInputFiles("#file", png);

@@ -1,0 +1,75 @@
+/**
+ * What docs/ publishes: the tutorial's full 60-epoch run (the executed notebook's HTML and its run
+ * record) and the pages made from that run, and the README's results table, which must say what
+ * the record says. A rerun that replaces the files without updating the README fails here.
+ */
+import assert from "node:assert/strict";
+import type { RunRecord } from "../lib/runs/record.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const RUN = "cifar10_cnn-60-epochs";
+const record: RunRecord = JSON.parse(await Deno.readTextFile(`${ROOT}docs/${RUN}.metrics.json`));
+const readme = await Deno.readTextFile(`${ROOT}README.md`);
+
+/** The README line of the results table that starts with `| label `. */
+function row(label: string): string {
+  const line = readme.split("\n").find((l) => l.startsWith(`| ${label} `));
+  assert.ok(line !== undefined, `README has a results row "${label}"`);
+  return line;
+}
+
+/** Whether a table row holds `text` as a whole cell value (spaces or bold around it). */
+function holds(line: string, text: string): boolean {
+  const escaped = text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`[ *]${escaped}[ *|]`).test(line);
+}
+
+const PAGES = [`${RUN}.html`, "compare_runs-60-epochs.html", "inside_the_network-60-epochs.html"];
+
+Deno.test("the published run is the tutorial's full schedule, completed, seed 42, on the JPEG copy", () => {
+  assert.equal(record.status, "completed");
+  assert.equal(record.epochs.length, 60);
+  assert.deepEqual(record.epochs.map((e) => e.epoch), Array.from({ length: 60 }, (_, i) => i + 1));
+  const { config } = record;
+  assert.deepEqual(
+    [config.epochs, config.seed, config.batchSize, config.optimizer, config.learningRate],
+    [60, 42, 30, "adam", 0.001],
+  );
+  assert.deepEqual([config.trainLimit, config.testLimit], [null, null], "all images");
+  assert.equal(record.data.synthetic, false);
+  // The JPEG-decoded copy, and said to be so: never presented as the official data set.
+  assert.equal((record.data.source as { checksum?: string }).checksum, "unofficial");
+  assert.equal(record.test?.total, 10000);
+});
+
+Deno.test("the published pages are self-contained HTML of a few MB at most", async () => {
+  for (const name of PAGES) {
+    const path = `${ROOT}docs/${name}`;
+    const size = (await Deno.stat(path)).size;
+    assert.ok(size < 5 * 1024 * 1024, `${name}: ${size} bytes`);
+    const text = await Deno.readTextFile(path);
+    assert.doesNotMatch(text, /<script[^>]+src="(https?:)?\/\//, `${name}: no remote script`);
+    assert.doesNotMatch(text, /<link[^>]+href="(https?:)?\/\//, `${name}: no remote stylesheet`);
+    assert.ok(readme.includes(`docs/${name}`), `the README links ${name}`);
+    const notebook = name.replace(/-60-epochs\.html$/, "");
+    assert.match(text, new RegExp(`<title>${notebook}</title>`), `${name}: titled ${notebook}`);
+  }
+  const html = await Deno.readTextFile(`${ROOT}docs/${RUN}.html`);
+  assert.match(html, /Epoch: 60 /);
+  const { correct, total } = record.test!;
+  assert.ok(html.includes(`(${correct}/${total})`), "the notebook's test report is the record's");
+});
+
+Deno.test("the README's results table says what the published record says", () => {
+  const test = record.test!;
+  const expect = (label: string, text: string) =>
+    assert.ok(holds(row(label), text), `README row "${label}" should hold ${text}: ${row(label)}`);
+  expect("best epoch", String(record.bestEpoch));
+  expect("its validation loss", record.bestValidLoss!.toFixed(3));
+  expect("test loss", test.loss.toFixed(3));
+  expect("test accuracy", `${(100 * test.accuracy).toFixed(1)}% (${test.correct}/${test.total})`);
+  for (const c of test.perClass) expect(c.name, `${(100 * c.correct / c.total).toFixed(1)}%`);
+  const perEpoch = record.epochs.map((e) => e.seconds).sort((a, b) => a - b);
+  const median = (perEpoch[29]! + perEpoch[30]!) / 2;
+  expect("time per epoch", `${median.toFixed(0)} s`);
+});
