@@ -281,13 +281,15 @@ Deno.test({
   sanitizeResources: false,
   async fn() {
     // Serve a copy: Lab autosaves, and the committed notebooks must stay clean. The copy sits in
-    // out/ (under the project's deno.json, which the kernel needs) beside links to lib/ and
-    // samples/, so the cells' `../lib/` imports and the sample images resolve.
+    // out/ (under the project's deno.json, which the kernel needs) beside links to lib/, samples/
+    // and docs/, so the cells' `../lib/` imports, the sample images and the PyTorch reference run
+    // (docs/reference/, drawn by compare_runs.ipynb) resolve.
     await Deno.mkdir(join(PROJECT_ROOT, "out"), { recursive: true });
     const root = await Deno.makeTempDir({ dir: join(PROJECT_ROOT, "out"), prefix: "lab-test-" });
     await Deno.mkdir(join(root, "notebooks"));
     await Deno.symlink(join(PROJECT_ROOT, "lib"), join(root, "lib"));
     await Deno.symlink(join(PROJECT_ROOT, "samples"), join(root, "samples"));
+    await Deno.symlink(join(PROJECT_ROOT, "docs"), join(root, "docs"));
     for (const name of ["cifar10_cnn.ipynb", "compare_runs.ipynb", "your_images.ipynb"]) {
       await Deno.copyFile(join(PROJECT_ROOT, "notebooks", name), join(root, "notebooks", name));
     }
