@@ -10,8 +10,8 @@
  * (Skia, as in Deno) instead of @napi-rs/canvas, so the probabilities agree within rounding.
  *
  * The page reads `api/run` (the run and where its checkpoint is), then the checkpoint's two files,
- * and builds the network on tfjs's CPU backend: one 32×32 image takes about a tenth of a second, decoding included, so no GPU is
- * needed, and the numbers are those of the CPU. `document.body.dataset.state` says where it is
+ * and builds the network on tfjs's CPU backend: one 32×32 image takes about a tenth of a second,
+ * decoding included, so no GPU is needed, and the numbers are those of the CPU. `document.body.dataset.state` says where it is
  * (`loading`, `ready`, `classifying`, `classified`, `error`) for tests and scripts.
  * @module
  */
