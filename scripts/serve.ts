@@ -33,9 +33,8 @@ import {
   parseArgs,
   type TrainConfig,
 } from "../lib/core/config.ts";
-import { initBackend } from "../lib/engine/backend.ts";
 import { checkpointFolder, MODEL_JSON, parseModelJson, WEIGHTS_BIN } from "../lib/model/mod.ts";
-import { describeRun, loadRun } from "../lib/predict/mod.ts";
+import { describeRun, readRunFacts } from "../lib/predict/mod.ts";
 
 /** Exit code when no model could be loaded or the port is taken. */
 export const EXIT_FAILED = 1;
@@ -207,8 +206,8 @@ interface RunLookup {
 }
 
 async function lookUpRun(spec: string, outDir: string): Promise<RunLookup> {
-  const run = await loadRun(spec, { outDir });
-  run.model.dispose();
+  // The facts only: the page reads the weights itself, so the server never decodes them.
+  const run = await readRunFacts(spec, { outDir });
   const folder = await checkpointFolder(run.checkpointDir);
   return {
     info: {
@@ -279,7 +278,6 @@ export interface PageServer {
  * @throws {Deno.errors.AddrInUse} When the port is taken (the message says what to do).
  */
 export async function startServer(args: Omit<ServeArgs, "help">): Promise<PageServer> {
-  await initBackend("cpu");
   const outDir = args.config.outDir;
   let lookup: RunLookup | null = await lookUpRun(args.run, outDir);
   const page = await Deno.readTextFile(join(WEB_DIR, "index.html"));

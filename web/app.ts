@@ -29,18 +29,7 @@ import {
   toModelInput,
 } from "../lib/predict/resize.ts";
 import { topClasses } from "../lib/predict/scores.ts";
-
-/** What `api/run` answers (see scripts/serve.ts). */
-interface RunInfo {
-  /** One line naming the model: `Model: runs/…/best-model (epoch 54, …)`. */
-  description: string;
-  /** Class names in label order. */
-  classNames: string[];
-  /** True when the run trained on synthetic data. */
-  synthetic: boolean;
-  /** URL of the checkpoint's model.json; the weights file sits beside it. */
-  modelUrl: string;
-}
+import type { RunInfo } from "../scripts/serve.ts";
 
 /** Classes shown per image. */
 const TOP = 3;
@@ -96,7 +85,7 @@ async function fetchOk(url: string, what: string): Promise<Response> {
 }
 
 /** Fetches the run and its checkpoint, and builds the network with its weights. */
-async function loadModel(): Promise<{ info: RunInfo; checkpoint: Checkpoint; model: Model }> {
+async function fetchModel(): Promise<{ info: RunInfo; checkpoint: Checkpoint; model: Model }> {
   const info = await (await fetchOk("api/run", "the run")).json() as RunInfo;
   const jsonUrl = new URL(info.modelUrl, location.href);
   const json = parseModelJson(
@@ -209,7 +198,7 @@ async function start(): Promise<void> {
   for (const mode of FIT_MODES) page.fit.add(new Option(mode, mode));
   try {
     await tf.setBackend("cpu");
-    current = await loadModel();
+    current = await fetchModel();
   } catch (error) {
     page.run.textContent = "No model loaded.";
     showMessage((error as Error).message);

@@ -5,9 +5,16 @@
  * @module
  */
 import { dirname } from "node:path";
-import { escapeHtml, isFile } from "../core/mod.ts";
+import { escapeHtml, isFile, makeConfig, type TrainConfig } from "../core/mod.ts";
 import { CIFAR10_CLASSES, SYNTHETIC_CLASSES } from "../data/mod.ts";
-import { type Checkpoint, loadModel, type Model } from "../model/mod.ts";
+import {
+  type Checkpoint,
+  checkpointFolder,
+  loadModel,
+  type Model,
+  MODEL_JSON,
+  parseModelJson,
+} from "../model/mod.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
   findRunDir,
@@ -24,12 +31,10 @@ export interface RunLocation {
   checkpointDir: string;
 }
 
-/** A run's best model, loaded. */
-export interface LoadedRun extends RunLocation {
-  /** The model (call `model.dispose()` when done). */
-  model: Model;
-  /** The checkpoint it came from (config, metadata). */
-  checkpoint: Checkpoint;
+/** What a run records about its best model, without loading it (`readRunFacts`). */
+export interface RunFacts extends RunLocation {
+  /** The config the model was trained with (from its `model.json`). */
+  config: TrainConfig;
   /** Class names in label order (from the run's metrics, else CIFAR-10's). */
   classNames: string[];
   /** True when the model was trained on the synthetic data set, not CIFAR-10. */
@@ -42,6 +47,14 @@ export interface LoadedRun extends RunLocation {
   testAccuracy: number | null;
   /** The run's status from metrics.json (`"running"`, `"completed"`, …), when known. */
   status: string | null;
+}
+
+/** A run's best model, loaded. */
+export interface LoadedRun extends RunFacts {
+  /** The model (call `model.dispose()` when done). */
+  model: Model;
+  /** The checkpoint it came from (config, metadata). */
+  checkpoint: Checkpoint;
 }
 
 /** Options of `resolveRun` and `loadRun`. */
@@ -142,7 +155,51 @@ function numberOrNull(value: unknown): number | null {
 }
 
 /**
- * Loads a run's best model (`resolveRun`, then `loadModel`) with what the run recorded about it.
+ * What a run records about its best model (`resolveRun`, then its `model.json` and record), without
+ * reading the weights: for a caller that only names the model, like `./run serve` on each page load.
+ *
+ * @param spec `"latest"` (default), a run folder or a checkpoint folder.
+ * @param options `outDir` for `"latest"`.
+ * @returns Where it is, its config, class names and facts for `describeRun`.
+ * @throws {Deno.errors.NotFound} When there is no such run (see `resolveRun`).
+ * @throws {SyntaxError} When its `model.json` is not a checkpoint of ours.
+ */
+export async function readRunFacts(
+  spec: string = "latest",
+  options: RunOptions = {},
+): Promise<RunFacts> {
+  const location = await resolveRun(spec, options);
+  // The record only adds facts for display; a missing or unreadable one is no reason to fail.
+  // It is read as every reader reads it: a run whose writer died shows as interrupted, not running.
+  const record = location.runDir === null
+    ? null
+    : await readRunRecord(location.runDir).catch(() => null);
+  const jsonPath = `${await checkpointFolder(location.checkpointDir)}/${MODEL_JSON}`;
+  const json = parseModelJson(await Deno.readTextFile(jsonPath), jsonPath);
+  const config = makeConfig(json.userDefinedMetadata.config);
+  const metadata = json.userDefinedMetadata.metadata ?? {};
+  const synthetic = config.synthetic || record?.data.synthetic === true;
+  // Class names from the run itself: its record, else what its config says it trained on.
+  const recorded = record?.data.classNames ?? [];
+  const classNames = recorded.length > 0
+    ? [...recorded]
+    : synthetic
+    ? [...SYNTHETIC_CLASSES]
+    : [...CIFAR10_CLASSES];
+  return {
+    ...location,
+    config,
+    classNames,
+    synthetic,
+    epoch: numberOrNull(metadata.epoch),
+    validLoss: numberOrNull(metadata.validLoss),
+    testAccuracy: numberOrNull(record?.test?.accuracy),
+    status: record?.status ?? null,
+  };
+}
+
+/**
+ * Loads a run's best model (`readRunFacts`, then `loadModel`) with what the run recorded about it.
  *
  * @param spec `"latest"` (default), a run folder or a checkpoint folder.
  * @param options `outDir` for `"latest"`.
@@ -153,32 +210,9 @@ export async function loadRun(
   spec: string = "latest",
   options: RunOptions = {},
 ): Promise<LoadedRun> {
-  const location = await resolveRun(spec, options);
-  // The record only adds facts for display; a missing or unreadable one is no reason to fail.
-  // It is read as every reader reads it: a run whose writer died shows as interrupted, not running.
-  const record = location.runDir === null
-    ? null
-    : await readRunRecord(location.runDir).catch(() => null);
-  const { model, checkpoint } = await loadModel(location.checkpointDir);
-  const synthetic = checkpoint.config.synthetic || record?.data.synthetic === true;
-  // Class names from the run itself: its record, else what its config says it trained on.
-  const recorded = record?.data.classNames ?? [];
-  const classNames = recorded.length > 0
-    ? [...recorded]
-    : synthetic
-    ? [...SYNTHETIC_CLASSES]
-    : [...CIFAR10_CLASSES];
-  return {
-    ...location,
-    model,
-    checkpoint,
-    classNames,
-    synthetic,
-    epoch: numberOrNull(checkpoint.metadata.epoch),
-    validLoss: numberOrNull(checkpoint.metadata.validLoss),
-    testAccuracy: numberOrNull(record?.test?.accuracy),
-    status: record?.status ?? null,
-  };
+  const facts = await readRunFacts(spec, options);
+  const { model, checkpoint } = await loadModel(facts.checkpointDir);
+  return { ...facts, config: checkpoint.config, model, checkpoint };
 }
 
 /**

@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { withTempDir } from "../_util.ts";
 import { CIFAR10_CLASSES, SYNTHETIC_CLASSES } from "../../lib/data/mod.ts";
 import { buildModel, saveCheckpoint } from "../../lib/model/mod.ts";
-import { describeRun, loadRun, resolveRun } from "../../lib/predict/run.ts";
+import { describeRun, loadRun, readRunFacts, resolveRun } from "../../lib/predict/run.ts";
+import { checkpointFolder } from "../../lib/model/checkpoint.ts";
 import { CONFIG, saveRun, writeRunRecord } from "./_fixtures.ts";
 
 // "latest" is the rule of findRunDir (lib/runs): the run started last by its record's startedAt,
@@ -122,6 +123,25 @@ Deno.test("loadRun() loads the model with the run's class names and facts", asyn
     } finally {
       run.model.dispose();
     }
+  });
+});
+
+Deno.test("readRunFacts() gives loadRun()'s facts from model.json and the record, never the weights", async () => {
+  await withTempDir(async (dir) => {
+    const runDir = await saveRun(dir, "20260101-000000-aaaaaa", {
+      metrics: { status: "completed", test: { accuracy: 0.5 } },
+    });
+    const loaded = await loadRun("latest", { outDir: dir });
+    loaded.model.dispose();
+    // Without its weights the model cannot be loaded, but what names it can still be read.
+    const weights = `${await checkpointFolder(`${runDir}/best-model`)}/weights.bin`;
+    await Deno.remove(weights);
+    await assert.rejects(() => loadRun("latest", { outDir: dir }));
+    const facts = await readRunFacts("latest", { outDir: dir });
+    const { model: _model, checkpoint: _checkpoint, ...expected } = loaded;
+    assert.deepEqual(facts, expected);
+    assert.equal(describeRun(facts), describeRun(loaded));
+    assert.deepEqual(facts.config.convChannels, [4]);
   });
 });
 
