@@ -11,6 +11,10 @@
  * 5. `wasm` (XNNPACK with SIMD; the portable default);
  * 6. `cpu` (pure JavaScript).
  *
+ * On macOS `auto` starts at `webgpu` (Metal): tfjs-node has no GPU build there, and its CPU build
+ * is not what a Mac user installs; `blas` then finds Apple's Accelerate (see
+ * {@linkcode autoOrder}). Asked for by name, `tensorflow` is still tried.
+ *
  * The native packages are optional and not in deno.json (their install scripts download
  * libtensorflow); they are looked for in node_modules and imported through computed specifiers,
  * so nothing is fetched when they are absent. Each step is a loader function that tests can
@@ -46,6 +50,8 @@ export interface InitBackendOptions {
   loaders?: Partial<BackendLoaders>;
   /** Register our training kernels on the chosen backend. @default true */
   registerKernels?: boolean;
+  /** The OS whose `auto` order applies (tests pass others). @default `Deno.build.os` */
+  os?: string;
 }
 
 interface Step {
@@ -73,11 +79,29 @@ const STEPS: readonly Step[] = [
     loader: "blas",
     name: "blas",
     label: "blas",
-    hint: "install OpenBLAS (Debian: apt-get install libopenblas0), or use backend wasm",
+    hint: "install OpenBLAS (Debian: sudo apt-get install libopenblas0-pthread; macOS has " +
+      "Accelerate, or brew install openblas), or use backend wasm",
   },
   { loader: "wasm", name: "wasm", label: "wasm", hint: "use backend cpu" },
   { loader: "cpu", name: "cpu", label: "cpu", hint: "reinstall with `deno install`" },
 ];
+
+/**
+ * The loaders `auto` tries on an OS, fastest first: every step on Linux and Windows; on macOS
+ * webgpu (Metal), blas (Accelerate or Homebrew's OpenBLAS), wasm, cpu.
+ *
+ * @param os `Deno.build.os`, or another OS's name.
+ * @returns Loader names in order.
+ * @example
+ * ```ts
+ * import { autoOrder } from "./backend.ts";
+ * if (autoOrder("darwin").join() !== "webgpu,blas,wasm,cpu") throw new Error("macOS order");
+ * ```
+ */
+export function autoOrder(os: string = Deno.build.os): (keyof BackendLoaders)[] {
+  const steps = os === "darwin" ? STEPS.filter((step) => step.name !== "tensorflow") : STEPS;
+  return steps.map((step) => step.loader);
+}
 
 /**
  * Picks, loads and activates a backend, then registers our training kernels on it
@@ -112,7 +136,10 @@ export async function initBackend(
   options: InitBackendOptions = {},
 ): Promise<BackendInfo> {
   const loaders: BackendLoaders = { ...defaultLoaders(), ...options.loaders };
-  const steps = requested === "auto" ? STEPS : STEPS.filter((step) => step.name === requested);
+  const order = autoOrder(options.os);
+  const steps = requested === "auto"
+    ? STEPS.filter((step) => order.includes(step.loader))
+    : STEPS.filter((step) => step.name === requested);
   if (steps.length === 0) {
     throw new RangeError(
       `Cannot select backend "${requested}": expected one of auto, ${

@@ -6,7 +6,7 @@ import {
   defaultLoaders,
   type LoadResult,
 } from "../../lib/engine/loaders.ts";
-import { describeBackend, initBackend } from "../../lib/engine/backend.ts";
+import { autoOrder, describeBackend, initBackend } from "../../lib/engine/backend.ts";
 import type { BackendName } from "../../lib/core/config.ts";
 import { fakeAdapter } from "./_adapters.ts";
 
@@ -43,7 +43,7 @@ Deno.test("initBackend() tries backends fastest first and takes the first that l
       for (let i = 0; i < winner; i++) results[ORDER[i]!] = { ok: false, reason: `reason ${i}` };
       results[ORDER[winner]!] = { ok: true, device: "device" };
       const { loaders, calls } = fakeLoaders(results);
-      const info = await initBackend("auto", { loaders, registerKernels: false });
+      const info = await initBackend("auto", { loaders, registerKernels: false, os: "linux" });
       assert.deepEqual(calls, ORDER.slice(0, winner + 1));
       assert.equal(info.name, NAMES[winner]);
       assert.equal(info.device, "device");
@@ -55,6 +55,27 @@ Deno.test("initBackend() tries backends fastest first and takes the first that l
       );
     });
   }
+});
+
+Deno.test("on macOS, auto tries webgpu (Metal), then blas (Accelerate), then wasm", async (t) => {
+  assert.deepEqual(autoOrder("darwin"), ["webgpu", "blas", "wasm", "cpu"]);
+  assert.deepEqual(autoOrder("linux"), ORDER);
+  await t.step("no Metal adapter: blas, without asking tfjs-node", async () => {
+    const { loaders, calls } = fakeLoaders({
+      webgpu: { ok: false, reason: "no adapter" },
+      blas: { ok: true, device: "Accelerate" },
+    });
+    const info = await initBackend("auto", { loaders, registerKernels: false, os: "darwin" });
+    assert.deepEqual(calls, ["webgpu", "blas"]);
+    assert.equal(info.name, "blas");
+    assert.equal(info.reason, "auto: blas loaded; skipped webgpu: no adapter");
+  });
+  await t.step("asked for by name, tensorflow is still tried", async () => {
+    const { loaders, calls } = fakeLoaders({ tensorflowCpu: { ok: true, device: "CPU" } });
+    const info = await initBackend("tensorflow", { loaders, registerKernels: false, os: "darwin" });
+    assert.deepEqual(calls, ["tensorflowGpu", "tensorflowCpu"]);
+    assert.equal(info.name, "tensorflow");
+  });
 });
 
 Deno.test("initBackend() records a failed import in one line and falls back", async () => {
@@ -130,8 +151,9 @@ Deno.test("initBackend() throws one line saying why and what to do for a request
     ],
     [
       "blas",
-      'Cannot use backend "blas": blas unavailable; install OpenBLAS (Debian: apt-get install ' +
-      "libopenblas0), or use backend wasm",
+      'Cannot use backend "blas": blas unavailable; install OpenBLAS (Debian: sudo apt-get ' +
+      "install libopenblas0-pthread; macOS has Accelerate, or brew install openblas), or use " +
+      "backend wasm",
     ],
     ["wasm", 'Cannot use backend "wasm": wasm unavailable; use backend cpu'],
     ["cpu", 'Cannot use backend "cpu": cpu unavailable; reinstall with `deno install`'],

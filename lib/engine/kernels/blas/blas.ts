@@ -128,7 +128,9 @@ function describe(library: BlasLibrary, name: string): string {
   const loops = native
     ? `; element-wise loops${
       productsByName.get(name) ? ", convolutions and batch-sized products" : ""
-    } native (${native.isa ?? "prebuilt"} build, ${native.threads()} threads)`
+    } native (${native.isa ?? "prebuilt"} build, ${native.threads()} threads${
+      native.note === undefined ? "" : `; ${native.note}`
+    })`
     : native === null && nativeReason !== ""
     ? `; element-wise loops in JS (native kernels: ${nativeReason})`
     : "; element-wise loops in JS";

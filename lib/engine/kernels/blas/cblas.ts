@@ -113,9 +113,28 @@ function versionedOpenBlasFiles(): string[] {
 
 /**
  * Library names and paths to try, in order: `explicitPath`, the `CIFAR10_BLAS_LIB` environment
- * variable's, then (unless `searchDefaults` is false) the usual OpenBLAS/Accelerate locations.
+ * variable's, then (unless `searchDefaults` is false) the usual locations for the OS: on macOS
+ * Apple's Accelerate framework (its CBLAS, `cblas_sgemm`, ships with every Mac), then Homebrew's
+ * OpenBLAS (`brew install openblas`: /opt/homebrew on Apple Silicon, /usr/local on Intel); on
+ * Linux Debian's OpenBLAS (`libopenblas.so.0`) and versioned OpenBLAS files; on Windows
+ * `libopenblas.dll`.
+ *
+ * @param explicitPath A library the caller names; tried first.
+ * @param searchDefaults Whether to add the OS's usual locations.
+ * @param os The OS to list them for (`Deno.build.os`; tests pass others).
+ * @returns Paths and names for `Deno.dlopen`, without repeats.
+ * @example
+ * ```ts
+ * import { blasCandidates } from "./cblas.ts";
+ * const mac = blasCandidates(undefined, true, "darwin");
+ * if (!mac[0]?.includes("Accelerate.framework")) throw new Error("Accelerate first on macOS");
+ * ```
  */
-export function blasCandidates(explicitPath?: string, searchDefaults = true): string[] {
+export function blasCandidates(
+  explicitPath?: string,
+  searchDefaults = true,
+  os: string = Deno.build.os,
+): string[] {
   const candidates: string[] = [];
   if (explicitPath) candidates.push(explicitPath);
   if (permissionGranted({ name: "env", variable: BLAS_LIBRARY_ENV })) {
@@ -124,18 +143,32 @@ export function blasCandidates(explicitPath?: string, searchDefaults = true): st
   }
   if (!searchDefaults) {
     // Nothing else.
-  } else if (Deno.build.os === "darwin") {
+  } else if (os === "darwin") {
     candidates.push(
       "/System/Library/Frameworks/Accelerate.framework/Accelerate",
       "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
       "/usr/local/opt/openblas/lib/libopenblas.dylib",
     );
-  } else if (Deno.build.os === "windows") {
+  } else if (os === "windows") {
     candidates.push("libopenblas.dll", "openblas.dll");
   } else {
     candidates.push("libopenblas.so.0", "libopenblas.so", ...versionedOpenBlasFiles());
   }
   return [...new Set(candidates)];
+}
+
+/**
+ * The one line that says how to get a CBLAS library on an OS, for messages.
+ *
+ * @param os `Deno.build.os`.
+ * @returns E.g. `install OpenBLAS (Debian: sudo apt-get install libopenblas0-pthread)`.
+ */
+export function blasInstallHint(os: string = Deno.build.os): string {
+  return os === "darwin"
+    ? "Accelerate ships with macOS; or install OpenBLAS with brew install openblas"
+    : os === "windows"
+    ? "put OpenBLAS's libopenblas.dll on PATH or name it in CIFAR10_BLAS_LIB"
+    : "install OpenBLAS (Debian: sudo apt-get install libopenblas0-pthread)";
 }
 
 function wrap(dylib: BlasDynamicLibrary, path: string): BlasLibrary {
@@ -209,6 +242,8 @@ export function openBlas(explicitPath?: string, searchDefaults = true): OpenBlas
   }
   return {
     ok: false,
-    reason: `Cannot load OpenBLAS: tried ${tried.join(", ")}; first error: ${firstError}`,
+    reason: `Cannot load OpenBLAS: tried ${
+      tried.join(", ")
+    }; first error: ${firstError}; ${blasInstallHint()}`,
   };
 }

@@ -350,8 +350,13 @@ void cifar_dropout_mask(float *mask, int64_t n, double rate, uint32_t seed, floa
  * with the filter flipped and its channel axes swapped; the filter gradient tiles (window offset ×
  * output channel) instead of (pixel × output channel) and sums over pixels.
  */
+#ifdef __clang__
+/* clang ignores GCC's optimize pragma; this is its way to allow fused multiply-add from here on. */
+#pragma clang fp contract(fast)
+#else
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=fast")
+#endif
 
 /*
  * Tiles sized to the ISA's vector registers (build.ts builds one library per ISA). A tile of R
@@ -361,11 +366,19 @@ void cifar_dropout_mask(float *mask, int64_t n, double rate, uint32_t seed, floa
  *   AVX2 and SSE (16 registers of 8 or 4 lanes): 6 × 2 vectors, 12 + 2 + 1 = 15 registers, 0.67
  *   loads/FMA. The AVX-512 shape on 16 registers (3 × 4: 12 + 4 + 1 = 17) spills one register
  *   in its inner loop; 6 × 2 does not.
+ *   NEON (AArch64: 32 registers of 4 lanes, FMA): AVX-512's shape, 6 × 4 vectors in 29 registers.
+ *   CIFAR_GENERIC_TILES (the `portable` build on AArch64) asks for the small tiles instead.
  * CV_NV_MAX may be set with -D to compare shapes (bench:blas --products).
  */
 #if defined(__AVX512F__)
 #define CV_LANES 16
 #define CV_ACC 24 /* accumulator vectors of a tile (of 32 registers) */
+#ifndef CV_NV_MAX
+#define CV_NV_MAX 4
+#endif
+#elif defined(__aarch64__) && !defined(CIFAR_GENERIC_TILES)
+#define CV_LANES 4
+#define CV_ACC 24 /* of 32 registers */
 #ifndef CV_NV_MAX
 #define CV_NV_MAX 4
 #endif
@@ -872,4 +885,8 @@ int32_t cifar_gemm_small_m_nt(const float *D, const float *W, float *C, int64_t 
   return 0;
 }
 
+#ifdef __clang__
+#pragma clang fp contract(off)
+#else
 #pragma GCC pop_options
+#endif

@@ -21,7 +21,7 @@ export const NATIVE_ENV = "CIFAR10_NATIVE";
 
 /**
  * Environment variable: the instruction set the native kernels are built for, `auto` (unset: the
- * best this CPU runs), `avx512`, `avx2`, `portable` or `native` (see build.ts). Naming one the
+ * best this CPU runs), `avx512`, `avx2`, `neon`, `portable` or `native` (see build.ts). Naming one the
  * CPU lacks is refused (it would stop the process on an illegal instruction); an AVX-512 machine
  * runs the `avx2` build, the closest it gets to timing an AVX2 CPU.
  */
@@ -131,6 +131,8 @@ export interface NativeKernels {
   path: string;
   /** The instruction set it was built for (null for a prebuilt library named by `CIFAR10_NATIVE`). */
   isa: NativeIsa | null;
+  /** Why the loops run on one thread, where they do (macOS: no OpenMP in Apple's clang). */
+  note?: string;
   /**
    * Its register tile: vector lanes, accumulator vectors and at most how many vectors of output
    * columns, e.g. `{ lanes: 16, accumulators: 24, vectors: 4 }` for AVX-512 (see native.c).
@@ -236,7 +238,12 @@ function checkScratch(what: string, status: number) {
   }
 }
 
-function wrap(symbols: NativeSymbols, path: string, isa: NativeIsa | null): NativeKernels {
+function wrap(
+  symbols: NativeSymbols,
+  path: string,
+  isa: NativeIsa | null,
+  note: string | undefined,
+): NativeKernels {
   const s = symbols;
   const conv = new Int32Array(11);
   const pool = new Int32Array(6);
@@ -267,6 +274,7 @@ function wrap(symbols: NativeSymbols, path: string, isa: NativeIsa | null): Nati
   return {
     path,
     isa,
+    ...(note === undefined ? {} : { note }),
     tile: {
       lanes: s.cifar_native_tile(0),
       accumulators: s.cifar_native_tile(1),
@@ -365,7 +373,7 @@ function wrap(symbols: NativeSymbols, path: string, isa: NativeIsa | null): Nati
   };
 }
 
-function open(path: string, isa: NativeIsa | null): NativeKernelsResult {
+function open(path: string, isa: NativeIsa | null, note?: string): NativeKernelsResult {
   let dylib: Deno.DynamicLibrary<typeof SYMBOLS>;
   applyThreadEnvDefaults();
   try {
@@ -383,7 +391,7 @@ function open(path: string, isa: NativeIsa | null): NativeKernelsResult {
         `Cannot use the native kernels in ${path}: expected interface version ${INTERFACE_VERSION}, found ${version}; delete the file to rebuild it`,
     };
   }
-  return { ok: true, kernels: wrap(dylib.symbols, path, isa) };
+  return { ok: true, kernels: wrap(dylib.symbols, path, isa, note) };
 }
 
 /** Options of {@linkcode loadNativeKernels}. */
@@ -495,5 +503,7 @@ function load(
     const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
     return { ok: false, reason: `cannot build them in ${cacheDir}: ${message}` };
   }
-  return built.ok ? open(built.path, chosen.isa) : { ok: false, reason: built.reason };
+  return built.ok
+    ? open(built.path, chosen.isa, built.plan.note)
+    : { ok: false, reason: built.reason };
 }

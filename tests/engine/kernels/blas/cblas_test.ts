@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { blasCandidates, openBlas } from "../../../../lib/engine/kernels/blas/cblas.ts";
+import {
+  blasCandidates,
+  blasInstallHint,
+  openBlas,
+} from "../../../../lib/engine/kernels/blas/cblas.ts";
 
 Deno.test("openBlas() explains a missing library in one line", () => {
   const result = openBlas("/nonexistent/libopenblas-missing.so", false);
@@ -9,7 +13,7 @@ Deno.test("openBlas() explains a missing library in one line", () => {
   if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") {
     assert.match(
       result.reason,
-      /^Cannot load OpenBLAS: tried \/nonexistent\/libopenblas-missing\.so; first error: .+/,
+      /^Cannot load OpenBLAS: tried \/nonexistent\/libopenblas-missing\.so; first error: .+; install OpenBLAS \(Debian: sudo apt-get install libopenblas0-pthread\)$/,
     );
   }
 });
@@ -29,4 +33,27 @@ Deno.test("blasCandidates() puts the explicit path and CIFAR10_BLAS_LIB first", 
     if (previous === undefined) Deno.env.delete("CIFAR10_BLAS_LIB");
     else Deno.env.set("CIFAR10_BLAS_LIB", previous);
   }
+});
+
+Deno.test("blasCandidates() looks where each OS keeps its CBLAS", async (t) => {
+  await t.step("macOS: Accelerate, then Homebrew's OpenBLAS (Apple Silicon, then Intel)", () => {
+    assert.deepEqual(blasCandidates("/explicit/lib.dylib", true, "darwin").slice(-4), [
+      "/explicit/lib.dylib",
+      "/System/Library/Frameworks/Accelerate.framework/Accelerate",
+      "/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
+      "/usr/local/opt/openblas/lib/libopenblas.dylib",
+    ]);
+  });
+  await t.step("Linux: Debian's OpenBLAS by its soname first, no macOS paths", () => {
+    const linux = blasCandidates(undefined, true, "linux");
+    assert.ok(linux.indexOf("libopenblas.so.0") >= 0);
+    assert.ok(linux.every((path) => !path.endsWith(".dylib") && !path.includes("Accelerate")));
+  });
+  await t.step("Windows: the DLL", () => {
+    assert.ok(blasCandidates(undefined, true, "windows").includes("libopenblas.dll"));
+  });
+  await t.step("each OS says how to get one", () => {
+    assert.match(blasInstallHint("darwin"), /Accelerate ships with macOS; .*brew install openblas/);
+    assert.match(blasInstallHint("linux"), /sudo apt-get install libopenblas0-pthread/);
+  });
 });

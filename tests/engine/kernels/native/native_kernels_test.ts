@@ -207,14 +207,17 @@ Deno.test({
 });
 
 /** Tile each ISA's build must use on x86-64 (native.c): lanes, accumulators, vectors. */
-const X86_TILES: Record<string, { lanes: number; accumulators: number; vectors: number }> = {
+const TILES: Record<string, { lanes: number; accumulators: number; vectors: number }> = {
   avx512: { lanes: 16, accumulators: 24, vectors: 4 },
   avx2: { lanes: 8, accumulators: 12, vectors: 2 },
+  // AArch64: 32 registers of 4 floats take AVX-512's tile shape; portable keeps the small one.
+  neon: { lanes: 4, accumulators: 24, vectors: 4 },
   portable: { lanes: 4, accumulators: 12, vectors: 2 },
 };
 
 Deno.test({
-  name: "every ISA build this CPU runs (AVX-512, AVX2, portable) matches the reference kernels",
+  name:
+    "every ISA build this CPU runs (AVX-512, AVX2, NEON, portable) matches the reference kernels",
   // One library per ISA (build.ts); an AVX-512 machine builds and runs the AVX2 and portable
   // ones too, so their tiles are checked on every machine, not only where they are the default.
   ignore: nativeIgnore || !compilerRuns(),
@@ -222,7 +225,7 @@ Deno.test({
     await tf.setBackend("cpu");
     const isas = supportedIsas();
     assert.ok(isas.includes("portable"), isas.join());
-    if (Deno.build.arch === "x86_64") assert.equal(native.ok && native.kernels.isa, isas[0]);
+    assert.equal(native.ok && native.kernels.isa, isas[0]);
     const defaultKernels = native.ok ? native.kernels : null;
     assert.ok(defaultKernels !== null);
     await withTempDir(async (dir) => {
@@ -232,10 +235,11 @@ Deno.test({
           assert.ok(built.ok, built.ok ? "" : built.reason);
           const kernels = built.kernels;
           assert.equal(kernels.isa, isa);
-          assert.match(kernels.path, new RegExp(`/cifar10_kernels-${isa}-[0-9a-f]{16}\\.so$`));
-          if (Deno.build.arch === "x86_64" && isa !== "native") {
-            assert.deepEqual(kernels.tile, X86_TILES[isa]);
-          }
+          assert.match(
+            kernels.path,
+            new RegExp(`/cifar10_kernels-${isa}-[0-9a-f]{16}\\.(so|dylib)$`),
+          );
+          if (isa !== "native") assert.deepEqual(kernels.tile, TILES[isa]);
           assert.equal(kernels.convLanes, kernels.tile.lanes);
           const lanes = kernels.convLanes;
           // The model's widths (16 to 128 channels: 1 to 16 vectors, every tile shape and a
@@ -362,7 +366,7 @@ Deno.test("CIFAR10_NATIVE_ISA picks the build, and one the CPU lacks is refused 
   );
   assert.equal(
     chooseIsa("sse9", [...avx2Machine]).reason,
-    'Cannot use isa "sse9": expected auto or one of avx512, avx2, portable, native',
+    'Cannot use isa "sse9": expected auto or one of avx512, avx2, neon, portable, native',
   );
   // Through the loader and the variable: an ISA this CPU lacks (on x86-64, "native" is never
   // built: the named ISAs cover it) is refused before anything is built.
@@ -387,7 +391,12 @@ Deno.test("CIFAR10_NATIVE_ISA picks the build, and one the CPU lacks is refused 
     "flags\t\t: fpu sse2 ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt avx f16c abm bmi1 avx2 bmi2\n";
   assert.deepEqual(supportedIsas(zen3, "x86_64"), ["avx2", "portable"]);
   assert.deepEqual(supportedIsas("flags\t: fpu sse2 avx\n", "x86_64"), ["portable"]);
-  assert.deepEqual(supportedIsas(null, "aarch64"), ["native", "portable"]);
+  // Every AArch64 CPU has NEON (Advanced SIMD); other CPUs, and an x86-64 without
+  // /proc/cpuinfo (an Intel Mac), let the compiler read the CPU.
+  assert.deepEqual(supportedIsas(null, "aarch64"), ["neon", "portable"]);
+  assert.deepEqual(supportedIsas("flags\t: fpu sse2 avx\n", "aarch64"), ["neon", "portable"]);
+  assert.deepEqual(supportedIsas(null, "x86_64"), ["native", "portable"]);
+  assert.deepEqual(supportedIsas(null, "riscv64"), ["native", "portable"]);
 });
 
 Deno.test({
