@@ -297,11 +297,12 @@ export const TOOL_VARIABLES: Readonly<Record<string, string>> = {
   CIFAR10_RUNS_DIR: "the runs folder compare_runs.ipynb reads",
   CIFAR10_NATIVE: "0 turns the blas backend's native loops off",
   CIFAR10_NATIVE_ISA:
-    "the instruction set the native loops are built for (auto, avx512, avx2, portable)",
+    "the instruction set the native loops are built for (auto, avx512, avx2, neon, portable)",
   CIFAR10_BLAS_LIB: "the OpenBLAS library the blas backend loads",
   CIFAR10_JUPYTER: "the jupyter executable the notebook tools run",
   CIFAR10_CHROMIUM: "the Chromium the browser tests drive",
   CIFAR10_REAL_ARCHIVE: "the real CIFAR-10 archive the tests read",
+  CIFAR10_EMULATOR: "the emulator (qemu-aarch64) ./run test:arm64 runs Deno children under",
 };
 
 /** Every `CIFAR10_*` variable the project reads: one per config field, plus `TOOL_VARIABLES`. */

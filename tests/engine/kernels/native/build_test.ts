@@ -197,6 +197,12 @@ Deno.test({
 /** Debian's clang, to build as Apple's clang does: clang, and no OpenMP. */
 const CLANG = ["clang", "clang-16", "clang-15", "clang-14"].find(runs);
 
+/** The target clang builds for by default (`x86_64-pc-linux-gnu`). */
+function clangMachine(): string {
+  const output = new Deno.Command(CLANG!, { args: ["-dumpmachine"], stdout: "piped" }).outputSync();
+  return new TextDecoder().decode(output.stdout).trim();
+}
+
 Deno.test({
   name: "native.c builds with clang and no OpenMP (as on macOS) and runs on one thread",
   ignore: !available || CLANG === undefined,
@@ -211,6 +217,11 @@ Deno.test({
           compilerVersion: "clang",
         });
         const flags = plan.flags.map((flag) => flag === "-dynamiclib" ? "-shared" : flag);
+        // Under emulation (./run test:arm64) this process is AArch64 and clang an x86-64 program:
+        // it cross-builds, as Apple's clang builds for Apple Silicon.
+        if (!clangMachine().startsWith(Deno.build.arch)) {
+          flags.push(`--target=${Deno.build.arch}-linux-gnu`);
+        }
         const source = new URL("../../../../lib/engine/kernels/native/native.c", import.meta.url);
         const output = await new Deno.Command(CLANG!, {
           args: [...flags, "-Werror", "-o", `${dir}/lib.so`, source.pathname, "-lm"],
