@@ -20,7 +20,7 @@
  * `--losses` (internal) prints this process's losses as JSON.
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseArgs, stripVTControlCharacters } from "node:util";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { makeConfig } from "../lib/core/config.ts";
@@ -178,7 +178,7 @@ export function testCounts(
   output: string,
 ): { passed: number; failed: number; ignored: number; steps: number } | null {
   // deno test colours its summary; the counts are read without the escapes.
-  const plain = output.replace(/\x1b\[[0-9;]*m/g, "");
+  const plain = stripVTControlCharacters(output);
   const lines = plain.split("\n").filter((line) => /^(ok|FAILED) \| \d+ passed/.test(line));
   const last = lines.at(-1);
   if (last === undefined) return null;
