@@ -53,3 +53,16 @@ export async function hasWebgpuAdapter(): Promise<boolean> {
   if (gpu === undefined) return false;
   return (await gpu.requestAdapter().catch(() => null)) !== null;
 }
+
+/**
+ * A test's name, with why it is skipped when it is, so that `./run test` lists each skipped test
+ * with its reason (deno test prints only "ignored").
+ *
+ * @param name The test's name.
+ * @param skipped Its `ignore` value.
+ * @param reason What is missing and how to get it.
+ * @returns `name`, or `name (skipped: reason)`.
+ */
+export function skipName(name: string, skipped: boolean, reason: string): string {
+  return skipped ? `${name} (skipped: ${reason})` : name;
+}

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { hasWebgpuAdapter, withTempDir } from "./_util.ts";
+import { hasWebgpuAdapter, skipName, withTempDir } from "./_util.ts";
 import {
   type BenchResult,
   DEFAULT_BENCH_OPTIONS,
@@ -420,13 +420,21 @@ async function assertTinyBenchRun(side: "ours" | "pytorch", extraArgs: string[] 
 }
 
 Deno.test({
-  name: "pytorch_tutorial.py bench prints the shared JSON shape on synthetic data",
+  name: skipName(
+    "pytorch_tutorial.py bench prints the shared JSON shape on synthetic data",
+    !(await hasTorch()),
+    "no PyTorch (./run bench installs it, or sudo apt-get install python3-torch python3-torchvision)",
+  ),
   ignore: !(await hasTorch()),
   fn: () => assertTinyBenchRun("pytorch", ["--quiet"]),
 });
 
 Deno.test({
-  name: "pytorch_tutorial.py train prints the tutorial's lines and a JSON summary",
+  name: skipName(
+    "pytorch_tutorial.py train prints the tutorial's lines and a JSON summary",
+    !(await hasTorch()),
+    "no PyTorch (./run bench installs it, or sudo apt-get install python3-torch python3-torchvision)",
+  ),
   ignore: !(await hasTorch()),
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -484,7 +492,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "pytorch_tutorial.py rejects a truncated batch file, naming it",
+  name: skipName(
+    "pytorch_tutorial.py rejects a truncated batch file, naming it",
+    !(await hasTorch()),
+    "no PyTorch (./run bench installs it, or sudo apt-get install python3-torch python3-torchvision)",
+  ),
   ignore: !(await hasTorch()),
   async fn() {
     const dir = await Deno.makeTempDir();
@@ -542,7 +554,11 @@ Deno.test("bench:blas --gemm times every product of a training step at the model
 });
 
 Deno.test({
-  name: "pytorch_tutorial.py profile prints torch.profiler's per-operator table",
+  name: skipName(
+    "pytorch_tutorial.py profile prints torch.profiler's per-operator table",
+    !(await hasTorch()),
+    "no PyTorch (./run bench installs it, or sudo apt-get install python3-torch python3-torchvision)",
+  ),
   ignore: !(await hasTorch()),
   fn: async () => {
     const out = await new Deno.Command(PYTHON, {
@@ -955,7 +971,11 @@ Deno.test("--isa limits both sides to one instruction set, and names the choices
 const gpuCheckAdapter = await hasWebgpuAdapter();
 
 Deno.test({
-  name: "bench/gpu_check.sh names the adapter, stops on a software one, and times webgpu when told",
+  name: skipName(
+    "bench/gpu_check.sh names the adapter, stops on a software one, and times webgpu when told",
+    !gpuCheckAdapter,
+    "no WebGPU adapter (sudo apt-get install mesa-vulkan-drivers libvulkan1)",
+  ),
   ignore: !gpuCheckAdapter,
   async fn() {
     const script = new URL("../bench/gpu_check.ts", import.meta.url).pathname;

@@ -5,6 +5,7 @@
  * CIFAR-10 copy when present (tiny limits), else on synthetic data. (JupyterLab itself:
  * lab_test.ts.)
  */
+import { skipName } from "./_util.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
@@ -48,7 +49,11 @@ function count(page: Page, selector: string): Promise<number> {
 }
 
 Deno.test({
-  name: "the exported HTML is one offline file that shows every image, chart, table and notice",
+  name: skipName(
+    "the exported HTML is one offline file that shows every image, chart, table and notice",
+    skip,
+    "needs JupyterLab (./run setup) and Chromium: no Chromium (sudo apt-get install chromium, or set CIFAR10_CHROMIUM)",
+  ),
   ignore: skip,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cifar10-export-test-" });

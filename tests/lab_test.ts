@@ -5,6 +5,7 @@
  * during training and resume the run; then open and run the other two notebooks. Screenshots of Lab
  * after each notebook go to `out/test-artifacts/`. Tiny synthetic settings keep it quick.
  */
+import { skipName } from "./_util.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Locator, Page } from "playwright-core";
@@ -275,7 +276,11 @@ async function watchProgress(nb: LabNotebook, index: number): Promise<() => Prom
 }
 
 Deno.test({
-  name: "a person runs the tutorial in JupyterLab: cell by cell, edit and rerun, stop and resume",
+  name: skipName(
+    "a person runs the tutorial in JupyterLab: cell by cell, edit and rerun, stop and resume",
+    skip,
+    "needs JupyterLab (./run setup) and Chromium: no Chromium (sudo apt-get install chromium, or set CIFAR10_CHROMIUM)",
+  ),
   ignore: skip,
   sanitizeOps: false,
   sanitizeResources: false,
@@ -500,7 +505,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "deno task lab serves JupyterLab 4 with the project's Deno kernel as the default",
+  name: skipName(
+    "deno task lab serves JupyterLab 4 with the project's Deno kernel as the default",
+    !hasLab,
+    "no JupyterLab (run ./run setup)",
+  ),
   ignore: !hasLab,
   async fn() {
     const port = freePort();

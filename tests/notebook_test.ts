@@ -6,7 +6,7 @@
 import { isFile } from "../lib/core/fs.ts";
 import assert from "node:assert/strict";
 import { REAL_ARCHIVE } from "./_real_data.ts";
-import { hasWebgpuAdapter } from "./_util.ts";
+import { hasWebgpuAdapter, skipName } from "./_util.ts";
 import { join, relative } from "node:path";
 import {
   ensureDenoKernel,
@@ -320,7 +320,11 @@ Deno.test("resumeEnv() points the notebook at a stopped run and keeps its planne
 });
 
 Deno.test({
-  name: "the notebook runs headless on synthetic data and every section shows its output",
+  name: skipName(
+    "the notebook runs headless on synthetic data and every section shows its output",
+    noJupyter,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: noJupyter,
   async fn() {
     const { result, notebook, runs } = await run(NOTEBOOK, { ...TINY, CIFAR10_SYNTHETIC: "true" });
@@ -423,8 +427,11 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  name: skipName(
     "Kernel → Interrupt stops training after a batch, the kernel lives on, and resumeRun continues",
+    noJupyter,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: noJupyter,
   async fn() {
     const runsDir = await Deno.makeTempDir({ prefix: "cifar10-notebook-resume-" });
@@ -498,7 +505,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "inside_the_network.ipynb shows a trained run's filters, feature maps, mistakes, saliency",
+  name: skipName(
+    "inside_the_network.ipynb shows a trained run's filters, feature maps, mistakes, saliency",
+    noJupyter,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: noJupyter,
   async fn() {
     const runsDir = await Deno.makeTempDir({ prefix: "cifar10-inside-runs-" });
@@ -537,7 +548,11 @@ Deno.test({
 const webgpuAdapter = await hasWebgpuAdapter();
 
 Deno.test({
-  name: "the notebook runs headless on webgpu (CIFAR10_BACKEND=webgpu), on a software adapter too",
+  name: skipName(
+    "the notebook runs headless on webgpu (CIFAR10_BACKEND=webgpu), on a software adapter too",
+    noJupyter || !webgpuAdapter,
+    "no Jupyter with nbconvert (run ./run setup), or no WebGPU adapter (sudo apt-get install mesa-vulkan-drivers libvulkan1)",
+  ),
   ignore: noJupyter || !webgpuAdapter,
   async fn() {
     // Batch 4 on 40 images: on llvmpipe a step of the tutorial's model at batch 30 takes ~19 s.
@@ -566,7 +581,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "a failing cell fails the headless run and stops the cells after it",
+  name: skipName(
+    "a failing cell fails the headless run and stops the cells after it",
+    noJupyter,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: noJupyter,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cifar10-notebook-fail-" });
@@ -604,7 +623,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "without a data copy the first data cell stops with the data module's message",
+  name: skipName(
+    "without a data copy the first data cell stops with the data module's message",
+    noJupyter,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: noJupyter,
   async fn() {
     const missing = join(await Deno.makeTempDir(), "no-such-cifar10");
@@ -619,7 +642,11 @@ Deno.test({
 const realCopy = await isFile(REAL_ARCHIVE);
 
 Deno.test({
-  name: "the notebook runs headless on the real CIFAR-10 copy (tiny limit)",
+  name: skipName(
+    "the notebook runs headless on the real CIFAR-10 copy (tiny limit)",
+    noJupyter || !realCopy,
+    "no Jupyter with nbconvert (run ./run setup), or no real CIFAR-10 archive (CIFAR10_REAL_ARCHIVE)",
+  ),
   ignore: noJupyter || !realCopy,
   async fn() {
     const { result, notebook } = await run(NOTEBOOK, {
@@ -681,7 +708,11 @@ Deno.test("./run notebook with a bad CIFAR10_* value fails at once and leaves ou
 });
 
 Deno.test({
-  name: "a cell that runs out of time is reported like a failing cell, with the notebook so far",
+  name: skipName(
+    "a cell that runs out of time is reported like a failing cell, with the notebook so far",
+    noJupyter,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: noJupyter,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cifar10-notebook-timeout-" });
@@ -729,8 +760,11 @@ Deno.test({
 });
 
 Deno.test({
-  name:
+  name: skipName(
     "deno task notebook replaces out/ only after a successful run; a failed run says where it is",
+    noJupyter,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: noJupyter,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "cifar10-notebook-atomic-" });

@@ -10,7 +10,7 @@
  * skipped elsewhere), so nothing outside the test changes.
  */
 import assert from "node:assert/strict";
-import { withTempDir } from "./_util.ts";
+import { skipName, withTempDir } from "./_util.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const RUN = `${ROOT}/run`;
@@ -147,7 +147,11 @@ Deno.test("./run is #!/bin/sh and parses in sh, dash, BusyBox sh and bash's POSI
 });
 
 Deno.test({
-  name: "./run with BusyBox's tools first on PATH: a no-op setup, then a tiny notebook run",
+  name: skipName(
+    "./run with BusyBox's tools first on PATH: a no-op setup, then a tiny notebook run",
+    !busybox,
+    "no BusyBox (sudo apt-get install busybox)",
+  ),
   ignore: !busybox,
   fn: () =>
     withTempDir(async (dir) => {
@@ -208,7 +212,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "./run's first setup with BusyBox's tools: npm install, a bundle in a mktemp -d folder",
+  name: skipName(
+    "./run's first setup with BusyBox's tools: npm install, a bundle in a mktemp -d folder",
+    !busybox,
+    "no BusyBox (sudo apt-get install busybox)",
+  ),
   ignore: !busybox,
   fn: () =>
     withTempDir(async (dir) => {
@@ -429,7 +437,11 @@ function assertMissing(lines: string[], expected: [string, string][], stderr: st
 const PYTORCH: [string, string][] = hasBenchVenv ? [] : [["PyTorch", ""]];
 
 Deno.test({
-  name: "./run on a simulated Mac (Darwin, uid 501, no apt-get): brew lines, and it goes on",
+  name: skipName(
+    "./run on a simulated Mac (Darwin, uid 501, no apt-get): brew lines, and it goes on",
+    !hideable,
+    "simulating other platforms needs root and unshare -m",
+  ),
   ignore: !hideable,
   fn: async () => {
     const ran = await simulated("mac");
@@ -449,7 +461,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "./run as a normal user on Linux: sudo apt-get lines, nothing installed, and it goes on",
+  name: skipName(
+    "./run as a normal user on Linux: sudo apt-get lines, nothing installed, and it goes on",
+    !hideable,
+    "simulating other platforms needs root and unshare -m",
+  ),
   ignore: !hideable,
   fn: async () => {
     const ran = await simulated("user");
@@ -471,7 +487,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "./run as a normal user on Linux without apt-get: generic lines, and it goes on",
+  name: skipName(
+    "./run as a normal user on Linux without apt-get: generic lines, and it goes on",
+    !hideable,
+    "simulating other platforms needs root and unshare -m",
+  ),
   ignore: !hideable,
   fn: async () => {
     const ran = await simulated("userNoApt");
@@ -487,7 +507,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "./run as root with apt-get installs every missing tool in one apt-get install, as before",
+  name: skipName(
+    "./run as root with apt-get installs every missing tool in one apt-get install, as before",
+    !hideable,
+    "simulating other platforms needs root and unshare -m",
+  ),
   ignore: !hideable,
   fn: async () => {
     const ran = await simulated("root");
@@ -513,7 +537,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "./run notebook as a normal user without OpenBLAS and a compiler trains on wasm",
+  name: skipName(
+    "./run notebook as a normal user without OpenBLAS and a compiler trains on wasm",
+    !hideable,
+    "simulating other platforms needs root and unshare -m",
+  ),
   ignore: !hideable,
   fn: async () => {
     const ran = await simulated("notebook");

@@ -14,7 +14,7 @@ import { parseServeArgs } from "../scripts/serve.ts";
 import { PROJECT_ROOT } from "../scripts/_jupyter.ts";
 import { hasChromium, launchChromium, saveArtifact } from "./_browser.ts";
 import { handMadePng } from "./predict/_fixtures.ts";
-import { withTempDir } from "./_util.ts";
+import { skipName, withTempDir } from "./_util.ts";
 
 const SERVE = join(PROJECT_ROOT, "scripts", "serve.ts");
 const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
@@ -159,7 +159,11 @@ function assertSameTop(
 }
 
 Deno.test({
-  name: "the served page classifies a picked or dropped image like predict, and refuses bad files",
+  name: skipName(
+    "the served page classifies a picked or dropped image like predict, and refuses bad files",
+    !(await hasChromium()),
+    "no Chromium (sudo apt-get install chromium, or set CIFAR10_CHROMIUM)",
+  ),
   ignore: !(await hasChromium()),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -266,7 +270,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the served page says what is wrong when the model's files are gone",
+  name: skipName(
+    "the served page says what is wrong when the model's files are gone",
+    !(await hasChromium()),
+    "no Chromium (sudo apt-get install chromium, or set CIFAR10_CHROMIUM)",
+  ),
   ignore: !(await hasChromium()),
   sanitizeResources: false,
   sanitizeOps: false,

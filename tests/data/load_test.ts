@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { withTempDir } from "../_util.ts";
+import { skipName, withTempDir } from "../_util.ts";
 import { REAL_ARCHIVE } from "../_real_data.ts";
 import {
   BATCHES_FOLDER,
@@ -183,7 +183,11 @@ if (!realExists) {
 }
 
 Deno.test({
-  name: "loadCifar10() parses the real copy: 50,000/10,000 images, 5,000/1,000 per class",
+  name: skipName(
+    "loadCifar10() parses the real copy: 50,000/10,000 images, 5,000/1,000 per class",
+    !realExists,
+    "no real CIFAR-10 copy (CIFAR10_REAL_ARCHIVE, or ../shared/datasets)",
+  ),
   ignore: !realExists,
   async fn() {
     // Uses the project's data/ folder as the extraction cache, like `deno task data --data …`.

@@ -11,7 +11,7 @@ import { loadModel, saveCheckpoint } from "../../lib/model/checkpoint.ts";
 import { evaluateTest, formatTestReport, predict } from "../../lib/evaluate/evaluate.ts";
 import { SYNTHETIC_CLASSES } from "../../lib/data/synthetic.ts";
 import { createOptimizer, trainBatch, trainEpoch } from "../../lib/train/mod.ts";
-import { hasWebgpuAdapter, withTempDir } from "../_util.ts";
+import { hasWebgpuAdapter, skipName, withTempDir } from "../_util.ts";
 
 // The webgpu backend, run for real on whatever adapter this machine has: on machines without a
 // GPU that is Mesa's software Vulkan adapter, llvmpipe (Debian's mesa-vulkan-drivers, which
@@ -73,7 +73,11 @@ function normRelativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): num
 }
 
 Deno.test({
-  name: "webgpu on this machine's adapter trains, tests and checkpoints like blas",
+  name: skipName(
+    "webgpu on this machine's adapter trains, tests and checkpoints like blas",
+    ignore,
+    "no WebGPU adapter (sudo apt-get install mesa-vulkan-drivers libvulkan1)",
+  ),
   ignore,
   sanitizeResources: false,
   sanitizeOps: false,

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { withTempDir } from "../_util.ts";
+import { skipName, withTempDir } from "../_util.ts";
 import { main, parsePredictArgs, type PredictIo } from "../../scripts/predict.ts";
 import { gradientImage, saveRun, softmax } from "./_fixtures.ts";
 
@@ -227,7 +227,11 @@ const jupyterReady = await (async () => {
 if (!jupyterReady) console.warn("SKIPPED your_images.ipynb tests: Jupyter is not installed");
 
 Deno.test({
-  name: "notebooks/your_images.ipynb classifies the samples with a run's model, headless",
+  name: skipName(
+    "notebooks/your_images.ipynb classifies the samples with a run's model, headless",
+    !jupyterReady,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: !jupyterReady,
   fn: async () => {
     await withTempDir(async (dir) => {
@@ -247,7 +251,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "notebooks/your_images.ipynb without any trained run says how to train one",
+  name: skipName(
+    "notebooks/your_images.ipynb without any trained run says how to train one",
+    !jupyterReady,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: !jupyterReady,
   fn: async () => {
     await withTempDir(async (dir) => {

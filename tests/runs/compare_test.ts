@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withTempDir } from "../_util.ts";
+import { skipName, withTempDir } from "../_util.ts";
 import { fileURLToPath } from "node:url";
 import { listRuns, noRunsMessage, type RunEntry } from "../../lib/runs/list.ts";
 import type { RunRecord } from "../../lib/runs/record.ts";
@@ -314,7 +314,11 @@ const jupyter = await findJupyter();
 const kernel = jupyter === null ? null : await ensureDenoKernel(ROOT);
 
 Deno.test({
-  name: "notebooks/compare_runs.ipynb executes headless with zero and with several runs",
+  name: skipName(
+    "notebooks/compare_runs.ipynb executes headless with zero and with several runs",
+    jupyter === null,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
   ignore: jupyter === null,
   fn: async (t) => {
     await withTempDir(async (tmp) => {

@@ -1,3 +1,4 @@
+import { skipName } from "../../../_util.ts";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { BLAS_BACKEND_NAME } from "../../../../lib/engine/kernels/blas/blas.ts";
@@ -91,7 +92,11 @@ Deno.test("FusedAdamOptimizer follows tf.train.adam to float32 rounding", async 
 });
 
 Deno.test({
-  name: "FusedAdamOptimizer updates blas variables in place, but copies data shared with a tensor",
+  name: skipName(
+    "FusedAdamOptimizer updates blas variables in place, but copies data shared with a tensor",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async () => {
     const reference = await adamTrajectory("cpu", () => tf.train.adam(0.001), 3, true);
@@ -143,7 +148,11 @@ Deno.test("FusedAdamOptimizer round-trips its state through getWeights/setWeight
 });
 
 Deno.test({
-  name: "FusedAdamOptimizer gives the same bits with native and JS loops",
+  name: skipName(
+    "FusedAdamOptimizer gives the same bits with native and JS loops",
+    nativeIgnore,
+    "the native loops need OpenBLAS and a C compiler (sudo apt-get install libopenblas0-pthread gcc)",
+  ),
   ignore: nativeIgnore,
   fn: async () => {
     await tf.setBackend(BLAS_BACKEND_NAME);

@@ -1,3 +1,4 @@
+import { skipName } from "../../../_util.ts";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import {
@@ -21,7 +22,11 @@ import {
 // The registration and the whole backend end to end; each kernel module has its own test file.
 
 Deno.test({
-  name: "registerBlasBackend() registers every cpu kernel and reports the library",
+  name: skipName(
+    "registerBlasBackend() registers every cpu kernel and reports the library",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async () => {
     assert.ok(registration.ok);
@@ -37,7 +42,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "registerBlasBackend() refuses a name another backend already holds",
+  name: skipName(
+    "registerBlasBackend() refuses a name another backend already holds",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async () => {
     const result = await registerBlasBackend({ name: "cpu" });
@@ -49,7 +58,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "setBlasThreads() changes the OpenBLAS thread count and rejects bad counts",
+  name: skipName(
+    "setBlasThreads() changes the OpenBLAS thread count and rejects bad counts",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: () => {
     const original = getBlasThreads();
@@ -179,10 +192,13 @@ async function modelGradients(
 const emulator = Deno.env.get("CIFAR10_EMULATOR");
 
 Deno.test({
-  name: "the tutorial model's gradients on blas match the cpu backend's" +
-    (emulator
-      ? ` (skipped: under ${emulator}, the cpu reference is too slow; ./run test checks it)`
-      : ""),
+  name: skipName(
+    "the tutorial model's gradients on blas match the cpu backend's",
+    ignore || emulator !== undefined,
+    emulator
+      ? `under ${emulator}, the cpu reference is too slow; ./run test checks it`
+      : "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore: ignore || emulator !== undefined,
   fn: async () => {
     registerTrainingGradients();
@@ -213,7 +229,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the model's inference path (fused bias + ReLU) gives the training path's logits on blas",
+  name: skipName(
+    "the model's inference path (fused bias + ReLU) gives the training path's logits on blas",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async () => {
     await tf.setBackend(BLAS_BACKEND_NAME);

@@ -1,3 +1,4 @@
+import { skipName } from "../../../_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { BLAS_BACKEND_NAME } from "../../../../lib/engine/kernels/blas/blas.ts";
 import {
@@ -17,7 +18,11 @@ import {
 // they match within a float32 tolerance.
 
 Deno.test({
-  name: "Conv2D, Conv2DBackpropFilter and Conv2DBackpropInput match the cpu kernels",
+  name: skipName(
+    "Conv2D, Conv2DBackpropFilter and Conv2DBackpropInput match the cpu kernels",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async (t) => {
     for (const [i, c] of CONV_CASES.entries()) {
@@ -37,7 +42,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "Conv2D falls back to the cpu kernel for dilations and NCHW",
+  name: skipName(
+    "Conv2D falls back to the cpu kernel for dilations and NCHW",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async () => {
     await assertIdentical(() => {
@@ -49,7 +58,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "FusedConv2D adds the bias and applies the activation like the cpu kernel",
+  name: skipName(
+    "FusedConv2D adds the bias and applies the activation like the cpu kernel",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async (t) => {
     const activations = ["linear", "relu", "relu6", "elu"] as const;

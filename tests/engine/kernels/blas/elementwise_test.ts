@@ -1,3 +1,4 @@
+import { skipName } from "../../../_util.ts";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { BLAS_BACKEND_NAME } from "../../../../lib/engine/kernels/blas/blas.ts";
@@ -7,7 +8,11 @@ import { assertIdentical, ignore, JS_LOOPS, randomValues } from "./_blas_backend
 // The element-wise kernels must match the cpu kernels bit for bit, NaN and −0 included.
 
 Deno.test({
-  name: "Relu, Step, Floor, Add, Sub, Multiply and RealDiv match the cpu kernels bit for bit",
+  name: skipName(
+    "Relu, Step, Floor, Add, Sub, Multiply and RealDiv match the cpu kernels bit for bit",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async () => {
     const shape = [30, 8, 8, 16];
@@ -53,7 +58,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "ReLU's fused input gradient gives the bits of mul(dy, step(x)), special values included",
+  name: skipName(
+    "ReLU's fused input gradient gives the bits of mul(dy, step(x)), special values included",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async () => {
     assert.ok(tf.getKernel(RELU_BACKPROP, BLAS_BACKEND_NAME) !== undefined);

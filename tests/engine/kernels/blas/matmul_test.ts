@@ -1,8 +1,13 @@
+import { skipName } from "../../../_util.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { assertClose, ignore, randomValues } from "./_blas_backends.ts";
 
 Deno.test({
-  name: "BatchMatMul matches the cpu kernel for every transpose combination and batch broadcast",
+  name: skipName(
+    "BatchMatMul matches the cpu kernel for every transpose combination and batch broadcast",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async (t) => {
     const cases: { a: number[]; b: number[]; ta: boolean; tb: boolean }[] = [];
@@ -40,7 +45,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "_FusedMatMul adds the bias and applies the activation like the cpu kernel",
+  name: skipName(
+    "_FusedMatMul adds the bias and applies the activation like the cpu kernel",
+    ignore,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore,
   fn: async () => {
     await assertClose(() => {

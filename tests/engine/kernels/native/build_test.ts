@@ -8,13 +8,17 @@ import {
   isaFlags,
 } from "../../../../lib/engine/kernels/native/build.ts";
 import { THREAD_ENV_DEFAULTS } from "../../../../lib/engine/kernels/native/environment.ts";
-import { withTempDir } from "../../../_util.ts";
+import { skipName, withTempDir } from "../../../_util.ts";
 import { available, compilerRuns, native, registration } from "../blas/_blas_backends.ts";
 
 // Building native.c with the machine's compiler, and what loadNativeKernels() says when it cannot.
 
 Deno.test({
-  name: "the native kernels build and load wherever a C compiler runs",
+  name: skipName(
+    "the native kernels build and load wherever a C compiler runs",
+    !available,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
   ignore: !available,
   fn: async () => {
     if (!compilerRuns()) {
@@ -171,7 +175,11 @@ function runs(command: string): boolean {
 const CROSS_CC = "aarch64-linux-gnu-gcc";
 
 Deno.test({
-  name: "the NEON build cross-compiles to an AArch64 library (aarch64-linux-gnu-gcc)",
+  name: skipName(
+    "the NEON build cross-compiles to an AArch64 library (aarch64-linux-gnu-gcc)",
+    Deno.build.arch !== "x86_64" || !runs(CROSS_CC),
+    "needs x86-64 and aarch64-linux-gnu-gcc (sudo apt-get install gcc-aarch64-linux-gnu)",
+  ),
   ignore: Deno.build.arch !== "x86_64" || !runs(CROSS_CC),
   fn: async () => {
     const saved = Deno.env.get("CC");
@@ -204,7 +212,11 @@ function clangMachine(): string {
 }
 
 Deno.test({
-  name: "native.c builds with clang and no OpenMP (as on macOS) and runs on one thread",
+  name: skipName(
+    "native.c builds with clang and no OpenMP (as on macOS) and runs on one thread",
+    !available || CLANG === undefined,
+    "needs OpenBLAS and clang (sudo apt-get install libopenblas0-pthread clang)",
+  ),
   ignore: !available || CLANG === undefined,
   fn: async () => {
     const saved = Deno.env.get("CIFAR10_NATIVE");

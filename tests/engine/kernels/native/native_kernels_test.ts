@@ -7,7 +7,7 @@ import {
   NATIVE_ISA_ENV,
 } from "../../../../lib/engine/kernels/native/native_kernels.ts";
 import { NATIVE_ISAS, supportedIsas } from "../../../../lib/engine/kernels/native/build.ts";
-import { withTempDir } from "../../../_util.ts";
+import { skipName, withTempDir } from "../../../_util.ts";
 import { dropoutMask } from "../../../../lib/core/random.ts";
 import { dropoutMaskOn } from "../../../../lib/engine/dropout.ts";
 import {
@@ -29,7 +29,11 @@ import {
 // The native kernels (lib/engine/kernels/native/native.c) against the JS loops they replace.
 
 Deno.test({
-  name: "native and JS loops give the same bits at sizes that run on every thread",
+  name: skipName(
+    "native and JS loops give the same bits at sizes that run on every thread",
+    nativeIgnore,
+    "the native loops need OpenBLAS and a C compiler (sudo apt-get install libopenblas0-pthread gcc)",
+  ),
   ignore: nativeIgnore,
   fn: async (t) => {
     const run = async (build: () => tf.Tensor[], label: string) => {
@@ -107,7 +111,11 @@ Deno.test({
 });
 
 Deno.test({
-  name: "the blas backend runs stride-1 convolutions and batch-sized products as native loops",
+  name: skipName(
+    "the blas backend runs stride-1 convolutions and batch-sized products as native loops",
+    nativeIgnore,
+    "the native loops need OpenBLAS and a C compiler (sudo apt-get install libopenblas0-pthread gcc)",
+  ),
   ignore: nativeIgnore,
   fn: async (t) => {
     const kernels = native.ok ? native.kernels : null;
@@ -216,8 +224,11 @@ const TILES: Record<string, { lanes: number; accumulators: number; vectors: numb
 };
 
 Deno.test({
-  name:
+  name: skipName(
     "every ISA build this CPU runs (AVX-512, AVX2, NEON, portable) matches the reference kernels",
+    nativeIgnore || !compilerRuns(),
+    "the native loops need OpenBLAS and a C compiler (sudo apt-get install libopenblas0-pthread gcc)",
+  ),
   // One library per ISA (build.ts); an AVX-512 machine builds and runs the AVX2 and portable
   // ones too, so their tiles are checked on every machine, not only where they are the default.
   ignore: nativeIgnore || !compilerRuns(),
@@ -400,7 +411,11 @@ Deno.test("CIFAR10_NATIVE_ISA picks the build, and one the CPU lacks is refused 
 });
 
 Deno.test({
-  name: "native dropout masks are dropoutMask()'s bit for bit, and the model uses them on blas",
+  name: skipName(
+    "native dropout masks are dropoutMask()'s bit for bit, and the model uses them on blas",
+    nativeIgnore,
+    "the native loops need OpenBLAS and a C compiler (sudo apt-get install libopenblas0-pthread gcc)",
+  ),
   ignore: nativeIgnore,
   fn: async () => {
     const kernels = native.ok ? native.kernels : null;
