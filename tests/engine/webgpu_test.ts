@@ -1,3 +1,4 @@
+import { openBlas } from "../../lib/engine/kernels/blas/cblas.ts";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { makeConfig } from "../../lib/core/config.ts";
@@ -18,8 +19,11 @@ import { hasWebgpuAdapter, skipName, withTempDir } from "../_util.ts";
 // `./run test` installs). It is the GPU code path, slowly (~0.75 s per step at batch 2 after a
 // first step that compiles the shaders), so the tests use the tutorial's model at batch 2.
 
-const ignore = !(await hasWebgpuAdapter());
-if (ignore) {
+const noAdapter = !(await hasWebgpuAdapter());
+// The reference side of the comparison.
+const noOpenBlas = !openBlas().ok;
+const ignore = noAdapter || noOpenBlas;
+if (noAdapter) {
   console.warn(
     "webgpu_test: no WebGPU adapter here (install mesa-vulkan-drivers for the software one)",
   );
@@ -76,7 +80,9 @@ Deno.test({
   name: skipName(
     "webgpu on this machine's adapter trains, tests and checkpoints like blas",
     ignore,
-    "no WebGPU adapter (sudo apt-get install mesa-vulkan-drivers libvulkan1)",
+    noAdapter
+      ? "no WebGPU adapter (sudo apt-get install mesa-vulkan-drivers libvulkan1)"
+      : "OpenBLAS, the blas side of the comparison, did not load (sudo apt-get install libopenblas0-pthread)",
   ),
   ignore,
   sanitizeResources: false,

@@ -157,20 +157,6 @@ export function blasCandidates(
   return [...new Set(candidates)];
 }
 
-/**
- * The one line that says how to get a CBLAS library on an OS, for messages.
- *
- * @param os `Deno.build.os`.
- * @returns E.g. `install OpenBLAS (Debian: sudo apt-get install libopenblas0-pthread)`.
- */
-export function blasInstallHint(os: string = Deno.build.os): string {
-  return os === "darwin"
-    ? "Accelerate ships with macOS; or install OpenBLAS with brew install openblas"
-    : os === "windows"
-    ? "put OpenBLAS's libopenblas.dll on PATH or name it in CIFAR10_BLAS_LIB"
-    : "install OpenBLAS (Debian: sudo apt-get install libopenblas0-pthread)";
-}
-
 function wrap(dylib: BlasDynamicLibrary, path: string): BlasLibrary {
   const s = dylib.symbols;
   const config = s.openblas_get_config ? readCString(s.openblas_get_config()) : null;
@@ -242,8 +228,6 @@ export function openBlas(explicitPath?: string, searchDefaults = true): OpenBlas
   }
   return {
     ok: false,
-    reason: `Cannot load OpenBLAS: tried ${
-      tried.join(", ")
-    }; first error: ${firstError}; ${blasInstallHint()}`,
+    reason: `Cannot load OpenBLAS: tried ${tried.join(", ")}; first error: ${firstError}`,
   };
 }

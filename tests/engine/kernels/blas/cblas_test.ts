@@ -1,9 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  blasCandidates,
-  blasInstallHint,
-  openBlas,
-} from "../../../../lib/engine/kernels/blas/cblas.ts";
+import { blasCandidates, openBlas } from "../../../../lib/engine/kernels/blas/cblas.ts";
 
 Deno.test("openBlas() explains a missing library in one line", () => {
   const result = openBlas("/nonexistent/libopenblas-missing.so", false);
@@ -13,7 +9,7 @@ Deno.test("openBlas() explains a missing library in one line", () => {
   if (Deno.permissions.querySync({ name: "ffi" }).state === "granted") {
     assert.match(
       result.reason,
-      /^Cannot load OpenBLAS: tried \/nonexistent\/libopenblas-missing\.so; first error: .+; install OpenBLAS \(Debian: sudo apt-get install libopenblas0-pthread\)$/,
+      /^Cannot load OpenBLAS: tried \/nonexistent\/libopenblas-missing\.so; first error: .+/,
     );
   }
 });
@@ -51,9 +47,5 @@ Deno.test("blasCandidates() looks where each OS keeps its CBLAS", async (t) => {
   });
   await t.step("Windows: the DLL", () => {
     assert.ok(blasCandidates(undefined, true, "windows").includes("libopenblas.dll"));
-  });
-  await t.step("each OS says how to get one", () => {
-    assert.match(blasInstallHint("darwin"), /Accelerate ships with macOS; .*brew install openblas/);
-    assert.match(blasInstallHint("linux"), /sudo apt-get install libopenblas0-pthread/);
   });
 });
