@@ -32,7 +32,10 @@ function hostName(): string {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat: the start time in ticks since boot (Linux only). */
+/**
+ * Field 22 of /proc/<pid>/stat: the start time in ticks since boot (Linux only); "gone" for no
+ * such process, and for one that has exited but is not yet reaped.
+ */
 function processStartTicks(pid: number | "self"): number | null | "gone" {
   let text: string;
   try {
@@ -51,6 +54,10 @@ function processStartTicks(pid: number | "self"): number | null | "gone" {
   }
   // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  // Field 3, the state: Z (zombie) and X (dead) are processes that have exited and only wait for
+  // their parent (or init) to reap them, which takes about 2 s after a kill -9 here. They will
+  // never write again, so a run they were training is interrupted, not running.
+  if (fields[0] === "Z" || fields[0] === "X") return "gone";
   const ticks = Number(fields[19]);
   return Number.isFinite(ticks) ? ticks : null;
 }
@@ -82,6 +89,7 @@ export function currentProcess(now: Date = new Date()): RunProcess {
  *
  * @param process The record's process.
  * @returns true or false when this machine can tell (same host, Linux `/proc`), null otherwise.
+ *   A zombie (exited, not yet reaped by its parent) is not alive.
  * @example
  * ```ts
  * import { isProcessAlive } from "./process.ts";
