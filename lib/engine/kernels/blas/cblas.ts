@@ -4,7 +4,7 @@
  * @module
  */
 
-import { applyThreadEnvDefaults, permissionGranted } from "../native/environment.ts";
+import { applyThreadEnvDefaults, envValue, permissionGranted } from "../native/environment.ts";
 
 /** CBLAS enum values (cblas.h), shared by OpenBLAS and Accelerate. */
 export const CBLAS_ROW_MAJOR = 101;
@@ -122,6 +122,7 @@ function versionedOpenBlasFiles(): string[] {
  * @param explicitPath A library the caller names; tried first.
  * @param searchDefaults Whether to add the OS's usual locations.
  * @param os The OS to list them for (`Deno.build.os`; tests pass others).
+ * @param env Where `CIFAR10_BLAS_LIB` is read from. @default the process's environment
  * @returns Paths and names for `Deno.dlopen`, without repeats.
  * @example
  * ```ts
@@ -134,13 +135,12 @@ export function blasCandidates(
   explicitPath?: string,
   searchDefaults = true,
   os: string = Deno.build.os,
+  env?: Readonly<Record<string, string | undefined>>,
 ): string[] {
   const candidates: string[] = [];
   if (explicitPath) candidates.push(explicitPath);
-  if (permissionGranted({ name: "env", variable: BLAS_LIBRARY_ENV })) {
-    const fromEnv = Deno.env.get(BLAS_LIBRARY_ENV);
-    if (fromEnv) candidates.push(fromEnv);
-  }
+  const fromEnv = envValue(BLAS_LIBRARY_ENV, env);
+  if (fromEnv) candidates.push(fromEnv);
   if (!searchDefaults) {
     // Nothing else.
   } else if (os === "darwin") {

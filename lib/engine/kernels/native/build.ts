@@ -196,6 +196,7 @@ function compilerVersion(compiler: string): string | null {
  * @param isa The instruction set to build for (see {@linkcode isaFlags}).
  * @param extraFlags Compiler flags after the usual ones (experiments, e.g. `-DCV_NV_MAX=4`); such
  *   variants get their own file name and never replace the ISA's default build.
+ * @param env Where `CC` is read from. @default the process's environment
  * @returns The library's path and the plan it was built by (its `note` says when the loops run on
  *   one thread), or why it could not be built (no compiler, a compile error).
  */
@@ -203,9 +204,10 @@ export function buildNativeLibrary(
   cacheDir: string,
   isa: NativeIsa,
   extraFlags: readonly string[] = [],
+  env?: Readonly<Record<string, string | undefined>>,
 ): { ok: true; path: string; plan: BuildPlan } | { ok: false; reason: string } {
   const source = Deno.readTextFileSync(SOURCE_URL);
-  const named = envValue(COMPILER_ENV);
+  const named = envValue(COMPILER_ENV, env);
   const compilers = named ? [named] : ["cc", "gcc", "clang"];
   let compiler = "", version: string | null = null;
   for (const candidate of compilers) {

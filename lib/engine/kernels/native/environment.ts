@@ -29,9 +29,15 @@ export function permissionGranted(descriptor: Deno.PermissionDescriptor): boolea
  * An environment variable's value, or undefined when it is unset or reading it is not allowed.
  *
  * @param name The variable.
+ * @param env Variables to read instead of the process's (tests: the process's environment is
+ *   shared by every test file that `deno test --parallel` runs, so setting it races).
  * @returns Its value.
  */
-export function envValue(name: string): string | undefined {
+export function envValue(
+  name: string,
+  env?: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  if (env !== undefined) return env[name];
   return permissionGranted({ name: "env", variable: name }) ? Deno.env.get(name) : undefined;
 }
 

@@ -405,6 +405,12 @@ export interface NativeKernelsOptions {
   isa?: NativeIsa | "auto";
   /** Compiler flags after the usual ones, for experiments (e.g. `-DCV_NV_MAX=4`). @default none */
   extraFlags?: readonly string[];
+  /**
+   * Where `CIFAR10_NATIVE`, `CIFAR10_NATIVE_ISA` and `CC` are read from, in place of the process's
+   * environment (tests: `deno test --parallel` shares one environment among all test files, so a
+   * test that set it would change what the others build). @default the process's environment
+   */
+  env?: Readonly<Record<string, string | undefined>>;
 }
 
 /**
@@ -413,6 +419,7 @@ export interface NativeKernelsOptions {
  *
  * @param asked The option's value; undefined reads `CIFAR10_NATIVE_ISA`.
  * @param supported What the CPU runs, best first. @default {@linkcode supportedIsas}()
+ * @param env Where `CIFAR10_NATIVE_ISA` is read from. @default the process's environment
  * @returns The ISA, or why the one asked for cannot be used.
  * @example
  * ```ts
@@ -425,9 +432,10 @@ export interface NativeKernelsOptions {
 export function chooseIsa(
   asked?: string,
   supported: readonly NativeIsa[] = supportedIsas(),
+  env?: Readonly<Record<string, string | undefined>>,
 ): { isa: NativeIsa; reason?: undefined } | { isa?: undefined; reason: string } {
   const fromEnv = asked === undefined;
-  const value = (asked ?? envValue(NATIVE_ISA_ENV) ?? "auto").trim().toLowerCase();
+  const value = (asked ?? envValue(NATIVE_ISA_ENV, env) ?? "auto").trim().toLowerCase();
   const where = fromEnv ? `${NATIVE_ISA_ENV}=${value}` : `isa "${value}"`;
   if (value === "" || value === "auto") return { isa: supported[0] ?? "portable" };
   if (!(NATIVE_ISAS as readonly string[]).includes(value)) {
@@ -460,10 +468,10 @@ let cached: NativeKernelsResult | null = null;
  */
 export function loadNativeKernels(options: NativeKernelsOptions = {}): NativeKernelsResult {
   const shared = options.cacheDir === undefined && options.isa === undefined &&
-    (options.extraFlags?.length ?? 0) === 0;
+    (options.extraFlags?.length ?? 0) === 0 && options.env === undefined;
   if (cached !== null && shared) return cached;
   const cacheDir = options.cacheDir ?? fileURLToPath(DEFAULT_CACHE_URL).replace(/\/$/, "");
-  const result = load(cacheDir, options.isa, options.extraFlags ?? []);
+  const result = load(cacheDir, options.isa, options.extraFlags ?? [], options.env);
   if (shared) cached = result;
   return result;
 }
@@ -472,8 +480,9 @@ function load(
   cacheDir: string,
   askedIsa: NativeIsa | "auto" | undefined,
   extraFlags: readonly string[],
+  env: Readonly<Record<string, string | undefined>> | undefined,
 ): NativeKernelsResult {
-  const raw = envValue(NATIVE_ENV)?.trim() ?? "";
+  const raw = envValue(NATIVE_ENV, env)?.trim() ?? "";
   if (["0", "off", "false", "no"].includes(raw.toLowerCase())) {
     return { ok: false, reason: `turned off by ${NATIVE_ENV}=${raw}` };
   }
@@ -486,7 +495,7 @@ function load(
     return { ok: false, reason: "Deno needs --allow-ffi (or -A)" };
   }
   if (setting) return open(setting, null);
-  const chosen = chooseIsa(askedIsa);
+  const chosen = chooseIsa(askedIsa, supportedIsas(), env);
   if (chosen.reason !== undefined) return { ok: false, reason: chosen.reason };
   if (
     !permissionGranted({ name: "run" }) || !permissionGranted({ name: "write", path: cacheDir })
@@ -498,7 +507,7 @@ function load(
   }
   let built;
   try {
-    built = buildNativeLibrary(cacheDir, chosen.isa, extraFlags);
+    built = buildNativeLibrary(cacheDir, chosen.isa, extraFlags, env);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
     return { ok: false, reason: `cannot build them in ${cacheDir}: ${message}` };

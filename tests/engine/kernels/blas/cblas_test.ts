@@ -15,20 +15,18 @@ Deno.test("openBlas() explains a missing library in one line", () => {
 });
 
 Deno.test("blasCandidates() puts the explicit path and CIFAR10_BLAS_LIB first", () => {
-  const previous = Deno.env.get("CIFAR10_BLAS_LIB");
-  try {
-    Deno.env.set("CIFAR10_BLAS_LIB", "/opt/blas/libcustom.so");
-    const candidates = blasCandidates("/explicit/libblas.so");
-    assert.deepEqual(candidates.slice(0, 2), ["/explicit/libblas.so", "/opt/blas/libcustom.so"]);
-    if (Deno.build.os === "linux") assert.ok(candidates.includes("libopenblas.so.0"));
-    if (Deno.build.os === "darwin") {
-      assert.ok(candidates.includes("/System/Library/Frameworks/Accelerate.framework/Accelerate"));
-    }
-    assert.deepEqual(blasCandidates(undefined, false), ["/opt/blas/libcustom.so"]);
-  } finally {
-    if (previous === undefined) Deno.env.delete("CIFAR10_BLAS_LIB");
-    else Deno.env.set("CIFAR10_BLAS_LIB", previous);
+  // An environment of its own: setting the process's would reach every test file running beside.
+  const env = { CIFAR10_BLAS_LIB: "/opt/blas/libcustom.so" };
+  const candidates = blasCandidates("/explicit/libblas.so", true, Deno.build.os, env);
+  assert.deepEqual(candidates.slice(0, 2), ["/explicit/libblas.so", "/opt/blas/libcustom.so"]);
+  if (Deno.build.os === "linux") assert.ok(candidates.includes("libopenblas.so.0"));
+  if (Deno.build.os === "darwin") {
+    assert.ok(candidates.includes("/System/Library/Frameworks/Accelerate.framework/Accelerate"));
   }
+  assert.deepEqual(blasCandidates(undefined, false, Deno.build.os, env), [
+    "/opt/blas/libcustom.so",
+  ]);
+  assert.deepEqual(blasCandidates(undefined, false, Deno.build.os, {}), []);
 });
 
 Deno.test("blasCandidates() looks where each OS keeps its CBLAS", async (t) => {

@@ -68,57 +68,46 @@ Deno.test({
 });
 
 Deno.test("loadNativeKernels() explains what is missing in one line", async () => {
-  const saved = { native: Deno.env.get("CIFAR10_NATIVE"), cc: Deno.env.get("CC") };
-  const restore = () => {
-    for (const [name, value] of [["CIFAR10_NATIVE", saved.native], ["CC", saved.cc]] as const) {
-      if (value === undefined) Deno.env.delete(name);
-      else Deno.env.set(name, value);
-    }
-  };
-  try {
-    await withTempDir(async (dir) => {
-      // A "compiler" that runs but fails: its message comes back, and no partial library stays.
-      const badCompiler = `${dir}/bad-cc`;
-      await Deno.writeTextFile(
-        badCompiler,
-        '#!/bin/sh\n[ "$1" = --version ] && { echo "bad-cc 1.0"; exit 0; }\necho "boom: cannot compile" >&2\nexit 1\n',
-        { mode: 0o755 },
-      );
-      Deno.env.set("CC", badCompiler);
-      const failed = loadNativeKernels({ cacheDir: `${dir}/cache` });
-      assert.ok(!failed.ok);
-      assert.match(
-        failed.reason,
-        /bad-cc failed on \/.*\/native\/native\.c: boom: cannot compile$/,
-      );
-      assert.deepEqual([...Deno.readDirSync(`${dir}/cache`)], []);
-      await Deno.remove(`${dir}/cache`);
-      await Deno.remove(badCompiler);
-      Deno.env.set("CIFAR10_NATIVE", "0");
-      assert.deepEqual(loadNativeKernels({ cacheDir: dir }), {
-        ok: false,
-        reason: "turned off by CIFAR10_NATIVE=0",
-      });
-      Deno.env.set("CIFAR10_NATIVE", `${dir}/missing.so`);
-      const missing = loadNativeKernels({ cacheDir: dir });
-      assert.ok(!missing.ok);
-      assert.match(
-        missing.reason,
-        new RegExp(`^Cannot load the native kernels from ${dir}/missing\\.so: `),
-      );
-      Deno.env.delete("CIFAR10_NATIVE");
-      Deno.env.set("CC", `${dir}/no-such-cc`);
-      assert.deepEqual(loadNativeKernels({ cacheDir: dir }), {
-        ok: false,
-        reason:
-          `no C compiler found (tried ${dir}/no-such-cc); install gcc (Debian: sudo apt-get install gcc) or set CC`,
-      });
-      // Nothing half-built is left behind.
-      assert.deepEqual([...Deno.readDirSync(dir)], []);
+  // The variables go in an environment of the test's own: `deno test --parallel` runs every test
+  // file in this one process, so setting Deno.env's CC would change what the others build.
+  await withTempDir(async (dir) => {
+    // A "compiler" that runs but fails: its message comes back, and no partial library stays.
+    const badCompiler = `${dir}/bad-cc`;
+    await Deno.writeTextFile(
+      badCompiler,
+      '#!/bin/sh\n[ "$1" = --version ] && { echo "bad-cc 1.0"; exit 0; }\necho "boom: cannot compile" >&2\nexit 1\n',
+      { mode: 0o755 },
+    );
+    const failed = loadNativeKernels({ cacheDir: `${dir}/cache`, env: { CC: badCompiler } });
+    assert.ok(!failed.ok);
+    assert.match(
+      failed.reason,
+      /bad-cc failed on \/.*\/native\/native\.c: boom: cannot compile$/,
+    );
+    assert.deepEqual([...Deno.readDirSync(`${dir}/cache`)], []);
+    await Deno.remove(`${dir}/cache`);
+    await Deno.remove(badCompiler);
+    assert.deepEqual(loadNativeKernels({ cacheDir: dir, env: { CIFAR10_NATIVE: "0" } }), {
+      ok: false,
+      reason: "turned off by CIFAR10_NATIVE=0",
     });
-  } finally {
-    restore();
-  }
+    const missing = loadNativeKernels({
+      cacheDir: dir,
+      env: { CIFAR10_NATIVE: `${dir}/missing.so` },
+    });
+    assert.ok(!missing.ok);
+    assert.match(
+      missing.reason,
+      new RegExp(`^Cannot load the native kernels from ${dir}/missing\\.so: `),
+    );
+    assert.deepEqual(loadNativeKernels({ cacheDir: dir, env: { CC: `${dir}/no-such-cc` } }), {
+      ok: false,
+      reason:
+        `no C compiler found (tried ${dir}/no-such-cc); install gcc (Debian: sudo apt-get install gcc) or set CC`,
+    });
+    // Nothing half-built is left behind.
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  });
 });
 
 Deno.test("buildPlan() picks flags, file type and threads by OS, CPU and compiler", async (t) => {
@@ -182,23 +171,17 @@ Deno.test({
   ),
   ignore: Deno.build.arch !== "x86_64" || !runs(CROSS_CC),
   fn: async () => {
-    const saved = Deno.env.get("CC");
-    try {
-      Deno.env.set("CC", CROSS_CC);
-      await withTempDir((dir) => {
-        const built = buildNativeLibrary(dir, "neon");
-        assert.ok(built.ok, built.ok ? "" : built.reason);
-        assert.match(built.path, /\/cifar10_kernels-neon-[0-9a-f]{16}\.so$/);
-        // ELF e_machine (bytes 18–19, little-endian) 183 is EM_AARCH64.
-        const header = Deno.readFileSync(built.path).subarray(0, 20);
-        assert.deepEqual([...header.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
-        assert.equal(header[18]! | (header[19]! << 8), 183);
-        return Promise.resolve();
-      });
-    } finally {
-      if (saved === undefined) Deno.env.delete("CC");
-      else Deno.env.set("CC", saved);
-    }
+    await withTempDir((dir) => {
+      // CC in an environment of its own (not the process's, which parallel test files share).
+      const built = buildNativeLibrary(dir, "neon", [], { CC: CROSS_CC });
+      assert.ok(built.ok, built.ok ? "" : built.reason);
+      assert.match(built.path, /\/cifar10_kernels-neon-[0-9a-f]{16}\.so$/);
+      // ELF e_machine (bytes 18–19, little-endian) 183 is EM_AARCH64.
+      const header = Deno.readFileSync(built.path).subarray(0, 20);
+      assert.deepEqual([...header.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
+      assert.equal(header[18]! | (header[19]! << 8), 183);
+      return Promise.resolve();
+    });
   },
 });
 
@@ -219,64 +202,60 @@ Deno.test({
   ),
   ignore: !available || CLANG === undefined,
   fn: async () => {
-    const saved = Deno.env.get("CIFAR10_NATIVE");
-    try {
-      await withTempDir(async (dir) => {
-        // Apple's flags, with -shared for an ELF library in place of -dynamiclib.
-        const plan = buildPlan("portable", {
-          os: "darwin",
-          arch: Deno.build.arch,
-          compilerVersion: "clang",
-        });
-        const flags = plan.flags.map((flag) => flag === "-dynamiclib" ? "-shared" : flag);
-        // Under emulation (./run test:arm64) this process is AArch64 and clang an x86-64 program:
-        // it cross-builds, as Apple's clang builds for Apple Silicon.
-        if (!clangMachine().startsWith(Deno.build.arch)) {
-          flags.push(`--target=${Deno.build.arch}-linux-gnu`);
-        }
-        const source = new URL("../../../../lib/engine/kernels/native/native.c", import.meta.url);
-        const output = await new Deno.Command(CLANG!, {
-          args: [...flags, "-Werror", "-o", `${dir}/lib.so`, source.pathname, "-lm"],
-          stderr: "piped",
-        }).output();
-        assert.ok(output.success, new TextDecoder().decode(output.stderr));
-        Deno.env.set("CIFAR10_NATIVE", `${dir}/lib.so`);
-        const loaded = loadNativeKernels({ cacheDir: dir });
-        assert.ok(loaded.ok, loaded.ok ? "" : loaded.reason);
-        const kernels = loaded.kernels;
-        assert.equal(kernels.threads(), 1);
-        // Its convolution (fused multiply-adds by clang's pragma) against tfjs's cpu kernel.
-        await tf.setBackend("cpu");
-        const [n, h, w, c, co] = [2, 6, 5, 3, kernels.convLanes * 2];
-        const xs = Float32Array.from({ length: n * h * w * c }, (_, i) => Math.sin(i));
-        const ws = Float32Array.from({ length: 9 * c * co }, (_, i) => Math.cos(i));
-        const info = tf.backend_util.computeConv2DInfo(
-          [n, h, w, c],
-          [3, 3, c, co],
-          1,
-          1,
-          "same",
-        );
-        assert.ok(kernels.directConvFits(info, co));
-        const out = new Float32Array(n * h * w * co);
-        kernels.convForward(xs, ws, info, out);
-        const expected = tf.conv2d(
-          tf.tensor4d(xs, [n, h, w, c]),
-          tf.tensor4d(ws, [3, 3, c, co]),
-          1,
-          "same",
-        )
-          .dataSync();
-        for (let i = 0; i < out.length; i++) {
-          assert.ok(
-            Math.abs(out[i]! - expected[i]!) <= 1e-5 * (1 + Math.abs(expected[i]!)),
-            `${i}`,
-          );
-        }
+    await withTempDir(async (dir) => {
+      // Apple's flags, with -shared for an ELF library in place of -dynamiclib.
+      const plan = buildPlan("portable", {
+        os: "darwin",
+        arch: Deno.build.arch,
+        compilerVersion: "clang",
       });
-    } finally {
-      if (saved === undefined) Deno.env.delete("CIFAR10_NATIVE");
-      else Deno.env.set("CIFAR10_NATIVE", saved);
-    }
+      const flags = plan.flags.map((flag) => flag === "-dynamiclib" ? "-shared" : flag);
+      // Under emulation (./run test:arm64) this process is AArch64 and clang an x86-64 program:
+      // it cross-builds, as Apple's clang builds for Apple Silicon.
+      if (!clangMachine().startsWith(Deno.build.arch)) {
+        flags.push(`--target=${Deno.build.arch}-linux-gnu`);
+      }
+      const source = new URL("../../../../lib/engine/kernels/native/native.c", import.meta.url);
+      const output = await new Deno.Command(CLANG!, {
+        args: [...flags, "-Werror", "-o", `${dir}/lib.so`, source.pathname, "-lm"],
+        stderr: "piped",
+      }).output();
+      assert.ok(output.success, new TextDecoder().decode(output.stderr));
+      const loaded = loadNativeKernels({
+        cacheDir: dir,
+        env: { CIFAR10_NATIVE: `${dir}/lib.so` },
+      });
+      assert.ok(loaded.ok, loaded.ok ? "" : loaded.reason);
+      const kernels = loaded.kernels;
+      assert.equal(kernels.threads(), 1);
+      // Its convolution (fused multiply-adds by clang's pragma) against tfjs's cpu kernel.
+      await tf.setBackend("cpu");
+      const [n, h, w, c, co] = [2, 6, 5, 3, kernels.convLanes * 2];
+      const xs = Float32Array.from({ length: n * h * w * c }, (_, i) => Math.sin(i));
+      const ws = Float32Array.from({ length: 9 * c * co }, (_, i) => Math.cos(i));
+      const info = tf.backend_util.computeConv2DInfo(
+        [n, h, w, c],
+        [3, 3, c, co],
+        1,
+        1,
+        "same",
+      );
+      assert.ok(kernels.directConvFits(info, co));
+      const out = new Float32Array(n * h * w * co);
+      kernels.convForward(xs, ws, info, out);
+      const expected = tf.conv2d(
+        tf.tensor4d(xs, [n, h, w, c]),
+        tf.tensor4d(ws, [3, 3, c, co]),
+        1,
+        "same",
+      )
+        .dataSync();
+      for (let i = 0; i < out.length; i++) {
+        assert.ok(
+          Math.abs(out[i]! - expected[i]!) <= 1e-5 * (1 + Math.abs(expected[i]!)),
+          `${i}`,
+        );
+      }
+    });
   },
 });

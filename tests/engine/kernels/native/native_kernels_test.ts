@@ -382,21 +382,18 @@ Deno.test("CIFAR10_NATIVE_ISA picks the build, and one the CPU lacks is refused 
   // Through the loader and the variable: an ISA this CPU lacks (on x86-64, "native" is never
   // built: the named ISAs cover it) is refused before anything is built.
   const lacking = NATIVE_ISAS.find((isa) => !supportedIsas().includes(isa))!;
-  const saved = Deno.env.get(NATIVE_ISA_ENV);
-  try {
-    Deno.env.set(NATIVE_ISA_ENV, lacking);
-    const refused = loadNativeKernels({ cacheDir: "/nonexistent/cache" });
-    assert.ok(!refused.ok);
-    assert.equal(
-      refused.reason,
-      `Cannot use ${NATIVE_ISA_ENV}=${lacking}: this CPU runs only ${
-        supportedIsas().join(", ")
-      } (unset ${NATIVE_ISA_ENV} to pick the best)`,
-    );
-  } finally {
-    if (saved === undefined) Deno.env.delete(NATIVE_ISA_ENV);
-    else Deno.env.set(NATIVE_ISA_ENV, saved);
-  }
+  // (An environment of its own: the process's is shared by every test file running beside.)
+  const refused = loadNativeKernels({
+    cacheDir: "/nonexistent/cache",
+    env: { [NATIVE_ISA_ENV]: lacking },
+  });
+  assert.ok(!refused.ok);
+  assert.equal(
+    refused.reason,
+    `Cannot use ${NATIVE_ISA_ENV}=${lacking}: this CPU runs only ${
+      supportedIsas().join(", ")
+    } (unset ${NATIVE_ISA_ENV} to pick the best)`,
+  );
   // What the CPU runs comes from its flags: an AVX2 CPU without AVX-512, and an old one.
   const zen3 =
     "flags\t\t: fpu sse2 ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt avx f16c abm bmi1 avx2 bmi2\n";
