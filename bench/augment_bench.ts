@@ -13,6 +13,7 @@ import "@tensorflow/tfjs-backend-wasm";
 import { batchToTensor } from "../lib/augment/augment.ts";
 import { makeConfig, parseArgs } from "../lib/core/config.ts";
 import { createRng } from "../lib/core/random.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 
 const { overrides, extra } = parseArgs(Deno.args, { "--runs": "string" });
 const backend = overrides.backend === undefined || overrides.backend === "auto"
@@ -23,10 +24,7 @@ if (backend !== "wasm" && backend !== "cpu") {
     `Cannot run the augmentation bench: expected --backend wasm or cpu, found ${backend}`,
   );
 }
-const runs = Number(extra.runs ?? 20);
-if (!Number.isInteger(runs) || runs < 1) {
-  throw new RangeError(`Cannot parse --runs: expected an integer ≥ 1, found "${extra.runs}"`);
-}
+const runs = parseInteger(String(extra.runs ?? 20), "--runs", { min: 1 });
 await tf.setBackend(backend);
 const config = makeConfig(overrides);
 const rng = createRng(config.seed);

@@ -27,6 +27,7 @@ import {
   getBlasThreads,
   registerBlasBackend,
 } from "../lib/engine/kernels/blas/blas.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 import { openBlas } from "../lib/engine/kernels/blas/cblas.ts";
 import { makeConfig } from "../lib/core/config.ts";
 import { buildModel, type Model } from "../lib/model/model.ts";
@@ -50,9 +51,10 @@ const { values: flags } = parseArgs({
   },
 });
 
-const batchSizes = flags.batch.split(",").map(Number);
-const steps = Number(flags.steps), warmup = Number(flags.warmup);
-const profileSteps = Number(flags["profile-steps"]);
+const batchSizes = flags.batch.split(",").map((size) => parseInteger(size, "--batch", { min: 1 }));
+const steps = parseInteger(flags.steps, "--steps", { min: 1 });
+const warmup = parseInteger(flags.warmup, "--warmup", { min: 0 });
+const profileSteps = parseInteger(flags["profile-steps"], "--profile-steps", { min: 0 });
 const adamKinds = flags.adam === "both" ? ["fused", "tf"] : [flags.adam];
 for (const kind of adamKinds) {
   if (kind !== "fused" && kind !== "fused-js" && kind !== "tf") {
@@ -70,7 +72,7 @@ if (flags.gemm) {
     Deno.exit(1);
   }
   const blas = opened.library;
-  if (flags.threads) blas.setThreads(Number(flags.threads));
+  if (flags.threads) blas.setThreads(parseInteger(flags.threads, "--threads", { min: 1 }));
   const rng = createRng(7);
   for (const batch of batchSizes) {
     console.log(
@@ -387,7 +389,7 @@ function makeOptimizer(kind: string): tf.Optimizer {
 
 // 1. Register: "blas" for timing, and a second copy whose kernels are wrapped with timers.
 const registered = await registerBlasBackend(
-  flags.threads ? { threads: Number(flags.threads) } : {},
+  flags.threads ? { threads: parseInteger(flags.threads, "--threads", { min: 1 }) } : {},
 );
 if (!registered.ok) {
   console.error(`blas_bench: ${registered.reason}`);

@@ -18,6 +18,7 @@ import { type BlasLibrary, openBlas } from "../lib/engine/kernels/blas/cblas.ts"
 import { parseFlags } from "../lib/core/flags.ts";
 import { createRng } from "../lib/core/random.ts";
 import { median } from "./stats.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 
 /** Settings of one ceiling measurement. */
 export interface CeilingOptions {
@@ -141,11 +142,7 @@ export function measureCeiling(library: SgemmLibrary, options: CeilingOptions): 
 }
 
 function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`Cannot parse --${flag}: expected an integer ≥ 1, found "${text}"`);
-  }
-  return n;
+  return parseInteger(text, `--${flag}`, { min: 1 });
 }
 
 /**

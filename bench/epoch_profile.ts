@@ -23,6 +23,7 @@ import { buildModel } from "../lib/model/model.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
 import { generateSyntheticImages } from "../lib/data/synthetic.ts";
 import { createOptimizer, trainBatch, trainEpoch } from "../lib/train/mod.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 
 /** Settings of the profile. */
 export interface EpochProfileOptions {
@@ -175,13 +176,7 @@ export async function profileEpoch(options: EpochProfileOptions): Promise<EpochP
 function intFlag(args: string[], flag: string, fallback: number): number {
   const at = args.indexOf(flag);
   if (at < 0) return fallback;
-  const value = Number(args[at + 1]);
-  if (!Number.isInteger(value) || value < 0) {
-    throw new RangeError(
-      `Cannot parse ${flag}: expected an integer ≥ 0, found "${args[at + 1]}"`,
-    );
-  }
-  return value;
+  return parseInteger(args[at + 1] ?? "", flag, { min: 0 });
 }
 
 if (import.meta.main) {

@@ -31,6 +31,7 @@ import {
 import { DEFAULT_VENV_DIR, venvPython } from "./pytorch_env.ts";
 import { isFile } from "../lib/core/fs.ts";
 import { rejectSoftwareAdapter } from "../lib/engine/loaders.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 
 /** What `navigator.gpu.requestAdapter()` says about the adapter, as the check prints it. */
 export interface AdapterReport {
@@ -109,13 +110,7 @@ if (import.meta.main) {
     console.log(USAGE);
     Deno.exit(0);
   }
-  const count = (flag: string, text: string) => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) {
-      throw new RangeError(`Cannot parse --${flag}: expected an integer ≥ 1, found "${text}"`);
-    }
-    return n;
-  };
+  const count = (flag: string, text: string) => parseInteger(text, `--${flag}`, { min: 1 });
   // 1. The adapter.
   const adapter = await findAdapter();
   if (adapter === null) {

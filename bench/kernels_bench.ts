@@ -21,6 +21,7 @@ import { initBackend, registerTrainingKernels } from "../lib/engine/backend.ts";
 import { restoreKernels } from "../lib/engine/kernels/registry.ts";
 import { registerTrainingGradients } from "../lib/engine/gradients.ts";
 import { createRng } from "../lib/core/random.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 
 /** One benchmarked operation: `run` returns the tensors to wait for and dispose. */
 interface Case {
@@ -318,8 +319,10 @@ async function main(): Promise<void> {
     "--json": "string",
   });
   const backends = String(extra.backends ?? "wasm,cpu").split(",") as ("wasm" | "cpu")[];
-  const batch = Number(extra.batch ?? 30);
-  const repeats = extra.repeats === undefined ? null : Number(extra.repeats);
+  const batch = parseInteger(String(extra.batch ?? 30), "--batch", { min: 1 });
+  const repeats = extra.repeats === undefined
+    ? null
+    : parseInteger(String(extra.repeats), "--repeats", { min: 1 });
   registerTrainingGradients();
   const kernels = new Map<string, Row>();
   const inStep = new Map<string, Row>();

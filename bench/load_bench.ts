@@ -11,14 +11,12 @@
 import { median } from "./stats.ts";
 import { parseArgs } from "../lib/core/config.ts";
 import { loadCifar10 } from "../lib/data/load.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 
 if (import.meta.main) {
   try {
     const { overrides, extra } = parseArgs(Deno.args, { "--runs": "string" });
-    const runs = Number(extra.runs ?? 5);
-    if (!Number.isInteger(runs) || runs < 1) {
-      throw new RangeError(`Cannot parse --runs: expected an integer ≥ 1, found "${extra.runs}"`);
-    }
+    const runs = parseInteger(String(extra.runs ?? 5), "--runs", { min: 1 });
     const options = { dataPath: overrides.dataPath ?? null, download: false, onNotice: null };
     let start = performance.now();
     const first = await loadCifar10(options);

@@ -32,6 +32,7 @@ import { initBackend, peakMemoryMiB } from "../lib/engine/backend.ts";
 import { buildModel, type Model } from "../lib/model/model.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
 import { createOptimizer, crossEntropy, trainEpoch } from "../lib/train/mod.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 
 /** Settings of our side, mirroring the Python bench mode's flags. */
 export interface OursOptions {
@@ -370,11 +371,7 @@ export async function runOursBench(
 
 function positiveInt(flag: string, text: string | undefined, fallback: number, min = 1): number {
   if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) {
-    throw new RangeError(`Cannot parse --${flag}: expected an integer ≥ ${min}, found "${text}"`);
-  }
-  return n;
+  return parseInteger(text, `--${flag}`, { min });
 }
 
 /**

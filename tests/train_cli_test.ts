@@ -233,7 +233,7 @@ Deno.test("deno task train rejects bad flags before any work, naming the flag an
         "a bad environment variable",
         [],
         { CIFAR10_EPOCHS: "many" },
-        'train: Cannot parse CIFAR10_EPOCHS: expected training epochs, found "many"',
+        'train: Cannot parse CIFAR10_EPOCHS: expected training epochs, an integer ≥ 1 in decimal digits, found "many"',
       ],
     ];
     for (const [name, args, env, message] of cases) {

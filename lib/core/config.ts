@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type FlagKind, parseFlags } from "./flags.ts";
+import { type FlagKind, parseDecimal, parseFlags, parseInteger } from "./flags.ts";
 
 /** Optimisers the training loop offers. */
 export const OPTIMIZERS = ["adam", "sgd", "rmsprop", "adagrad"] as const;
@@ -276,17 +276,21 @@ export function parseFieldText(key: keyof TrainConfig, text: string, source: str
       }
       return key === "dataPath" ? resolveUserPath(text) : text;
     case "intList": {
-      const parts = text.split(",").map((s) => Number(s.trim()));
-      if (!parts.every((v) => Number.isInteger(v) && v > 0)) {
-        return bad("comma-separated positive integers");
+      const parts = text.split(",").map((part) => part.trim());
+      if (!parts.every((part) => /^[0-9]+$/.test(part) && Number(part) > 0)) {
+        return bad("comma-separated positive integers in decimal digits");
       }
-      return parts;
+      return parts.map(Number);
     }
-    default: {
-      const n = Number(text);
-      if (text.trim() === "" || !Number.isFinite(n)) return bad(spec.help);
-      return n;
-    }
+    case "int":
+    case "posInt":
+      // Decimal digits only: Number() would read "0x1e" as 30 and "1e1" as 10.
+      return parseInteger(text, source, {
+        min: spec.kind === "posInt" ? 1 : spec.min,
+        what: spec.help,
+      });
+    default:
+      return parseDecimal(text, source, spec.help);
   }
 }
 

@@ -121,3 +121,83 @@ export function parseFlags(
   }
   return { flags, positionals };
 }
+
+/** What `parseInteger` accepts: decimal digits, with a `-` in front for a negative number. */
+const DECIMAL_INTEGER = /^-?[0-9]+$/;
+
+/**
+ * Parses an integer typed by a person, in a flag or an environment variable: decimal digits only.
+ * `Number()` alone would take `0x1e` as 30, `1e1` as 10, `0b11` as 3 and ` 7 ` as 7, none of
+ * which a person typing a count means.
+ *
+ * @param text The text.
+ * @param source How to name it in errors (`--top`, `CIFAR10_BATCH_SIZE`).
+ * @param range The smallest and largest value allowed, and what the number is (for the message).
+ * @returns The number.
+ * @throws {RangeError} `Cannot parse <source>: expected <what>, an integer ≥ 1 in decimal digits,
+ *   found "0x1e"`, for anything else or a number out of range.
+ * @example
+ * ```ts
+ * import { parseInteger } from "./flags.ts";
+ * if (parseInteger("30", "--batch-size", { min: 1 }) !== 30) throw new Error();
+ * let message = "";
+ * try { parseInteger("0x1e", "--batch-size", { min: 1 }); } catch (e) { message = String(e); }
+ * if (!message.includes('expected an integer ≥ 1 in decimal digits, found "0x1e"')) throw new Error(message);
+ * ```
+ */
+export function parseInteger(
+  text: string,
+  source: string,
+  range: { min?: number; max?: number; what?: string } = {},
+): number {
+  const { min, max, what } = range;
+  const value = DECIMAL_INTEGER.test(text) ? Number(text) : NaN;
+  if (
+    !Number.isSafeInteger(value) || (min !== undefined && value < min) ||
+    (max !== undefined && value > max)
+  ) {
+    const bounds = min !== undefined && max !== undefined
+      ? ` from ${min} to ${max}`
+      : min !== undefined
+      ? ` ≥ ${min}`
+      : max !== undefined
+      ? ` ≤ ${max}`
+      : "";
+    throw new RangeError(
+      `Cannot parse ${source}: expected ${
+        what ? `${what}, ` : ""
+      }an integer${bounds} in decimal digits, found "${text}"`,
+    );
+  }
+  return value;
+}
+
+/** What `parseDecimal` accepts: `0.001`, `.5`, `2`, `1e-3`, `-0.5` (no hex, no Infinity). */
+const DECIMAL_NUMBER = /^-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$/;
+
+/**
+ * Parses a real number typed by a person: decimal notation, with an optional exponent (`1e-3`).
+ * Hexadecimal, binary and octal forms, `Infinity` and surrounding spaces are refused.
+ *
+ * @param text The text.
+ * @param source How to name it in errors.
+ * @param what What the number is, for the message (`learning rate (> 0)`).
+ * @returns The number.
+ * @throws {RangeError} `Cannot parse <source>: expected <what>, a decimal number, found "0x10"`.
+ * @example
+ * ```ts
+ * import { parseDecimal } from "./flags.ts";
+ * if (parseDecimal("1e-3", "--lr") !== 0.001 || parseDecimal(".5", "--dropout") !== 0.5) throw new Error();
+ * ```
+ */
+export function parseDecimal(text: string, source: string, what?: string): number {
+  const value = DECIMAL_NUMBER.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(value)) {
+    throw new RangeError(
+      `Cannot parse ${source}: expected ${
+        what ? `${what}, ` : ""
+      }a decimal number, found "${text}"`,
+    );
+  }
+  return value;
+}

@@ -113,8 +113,33 @@ Deno.test("parseArgs() rejects unknown flags and bad values before any work", as
       /Cannot parse --optimizer: expected one of adam, sgd, rmsprop, adagrad, found "lbfgs"/,
     ],
     [["--epochs"], /Cannot parse --epochs: expected a value after it, found nothing/],
-    [["--lr", "fast"], /Cannot parse --lr: expected learning rate \(> 0\), found "fast"/],
-    [["--conv-channels", "8,x"], /expected comma-separated positive integers, found "8,x"/],
+    [
+      ["--lr", "fast"],
+      /Cannot parse --lr: expected learning rate \(> 0\), a decimal number, found "fast"/,
+    ],
+    [
+      ["--conv-channels", "8,x"],
+      /expected comma-separated positive integers in decimal digits, found "8,x"/,
+    ],
+    // Integers are decimal digits: Number() alone would take these as 30, 10 and 3.
+    [
+      ["--batch-size", "0x1e"],
+      /^Cannot parse --batch-size: expected images per batch, an integer ≥ 1 in decimal digits, found "0x1e"$/,
+    ],
+    [
+      ["--epochs", "1e1"],
+      /expected training epochs, an integer ≥ 1 in decimal digits, found "1e1"/,
+    ],
+    [["--seed", "0b11"], /expected random seed, an integer ≥ 0 in decimal digits, found "0b11"/],
+    // 30.5 gets the same message as 0x1e.
+    [
+      ["--batch-size", "30.5"],
+      /^Cannot parse --batch-size: expected images per batch, an integer ≥ 1 in decimal digits, found "30.5"$/,
+    ],
+    [["--batch-size", " 30"], /in decimal digits, found " 30"/],
+    [["--conv-channels", "16,0x20"], /in decimal digits, found "16,0x20"/],
+    [["--lr", "0x10"], /expected learning rate \(> 0\), a decimal number, found "0x10"/],
+    [["--lr", "Infinity"], /a decimal number, found "Infinity"/],
     [["epochs"], /Cannot parse argument "epochs": expected a --flag/],
   ];
   for (const [args, message] of cases) {
@@ -139,7 +164,22 @@ Deno.test("configOverridesFromEnv() reads CIFAR10_* variables", () => {
   assert.deepEqual(o, { epochs: 2, dataPath: "/data/cifar", synthetic: true, trainLimit: 500 });
   assert.throws(
     () => configOverridesFromEnv({ CIFAR10_BATCH_SIZE: "big" }),
-    /Cannot parse CIFAR10_BATCH_SIZE: expected images per batch, found "big"/,
+    /Cannot parse CIFAR10_BATCH_SIZE: expected images per batch, an integer ≥ 1 in decimal digits, found "big"/,
+  );
+  assert.throws(
+    () => configOverridesFromEnv({ CIFAR10_BATCH_SIZE: "0x1e" }),
+    /Cannot parse CIFAR10_BATCH_SIZE: expected images per batch, an integer ≥ 1 in decimal digits, found "0x1e"/,
+  );
+  assert.throws(
+    () => configOverridesFromEnv({ CIFAR10_BATCH_SIZE: "1e1" }),
+    /in decimal digits, found "1e1"/,
+  );
+  // Decimal numbers keep their exponent form: 1e-3 is how people write learning rates.
+  assert.equal(configOverridesFromEnv({ CIFAR10_LEARNING_RATE: "1e-3" }).learningRate, 0.001);
+  assert.equal(configOverridesFromEnv({ CIFAR10_BATCH_SIZE: "30" }).batchSize, 30);
+  assert.throws(
+    () => configOverridesFromEnv({ CIFAR10_BATCH_SIZE: "30.5" }),
+    /Cannot parse CIFAR10_BATCH_SIZE: expected images per batch, an integer ≥ 1 in decimal digits, found "30.5"/,
   );
 });
 
@@ -186,6 +226,6 @@ Deno.test("checkEnvironment() refuses an unknown CIFAR10_* variable and suggests
   assert.throws(() => configOverridesFromEnv({ CIFAR10_LR: "5" }), /CIFAR10_LR/);
   assert.throws(
     () => configOverridesFromEnv({ CIFAR10_EPOCHS: "abc" }),
-    /^RangeError: Cannot parse CIFAR10_EPOCHS: expected training epochs, found "abc"$/,
+    /^RangeError: Cannot parse CIFAR10_EPOCHS: expected training epochs, an integer ≥ 1 in decimal digits, found "abc"$/,
   );
 });
