@@ -179,6 +179,13 @@ export interface ExecuteResult {
   seconds: number;
   /** True when the kernel was interrupted (`ExecuteOptions.interrupt`). */
   interrupted: boolean;
+  /**
+   * Set when the driver got SIGINT (Ctrl-C in the terminal): it interrupted the kernel as Lab's
+   * Kernel → Interrupt does, so training stopped at a batch boundary, let that cell finish, and ran
+   * no cell after it. `cellIndex` is the cell that was running (-1: before the first). A second
+   * SIGINT shuts the kernel down at once.
+   */
+  stopped: { cellIndex: number } | null;
 }
 
 /** Options of `executeNotebook`. */
@@ -211,7 +218,7 @@ export interface ExecuteOptions {
 // and ends with one line `NBRUN {json}` on stdout. Outputs that arrive after their cell's "idle"
 // status are routed back to that cell instead of being dropped.
 const DRIVER = String.raw`
-import json, sys, time, asyncio, queue
+import json, sys, time, asyncio, queue, signal
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import (CellExecutionComplete, CellExecutionError, CellTimeoutError,
@@ -224,6 +231,28 @@ echo = args["echo"]
 interrupt = args.get("interrupt")
 interrupted = []  # the interrupt's task, once sent
 failed = {}
+stop = {}  # set by Ctrl-C (SIGINT): the cell that was running
+tasks = []  # keeps the interrupt and shutdown tasks alive until they finish
+
+def on_sigint(*_):
+    # Ctrl-C in a terminal reaches this process (the kernel runs in a session of its own): stop
+    # the run as Lab's Kernel > Interrupt would, with no Python traceback. A second Ctrl-C shuts the
+    # kernel down without waiting for the batch boundary.
+    km = getattr(client, "km", None) if "client" in globals() else None
+    if stop:
+        sys.stderr.write("\n[notebook] Ctrl-C again: shutting the kernel down now\n")
+        if km is not None:
+            tasks.append(asyncio.ensure_future(ensure_async(km.shutdown_kernel(now=True))))
+        return
+    stop["cellIndex"] = current[0]
+    sys.stderr.write("\n[notebook] Ctrl-C: interrupting the kernel; training stops at the next "
+                     "batch boundary (Ctrl-C again to stop at once)\n")
+    sys.stderr.flush()
+    if km is not None and current[0] >= 0:
+        tasks.append(asyncio.ensure_future(ensure_async(km.interrupt_kernel())))
+
+# Until the event loop runs, a Ctrl-C only marks the run as stopped.
+signal.signal(signal.SIGINT, lambda *_: stop.setdefault("cellIndex", -1))
 
 tty = sys.stderr.isatty()
 last_progress = [0.0, ""]
@@ -313,11 +342,15 @@ current = [-1]
 async def run():
     client.reset_execution_trackers()
     async with client.async_setup_kernel():
+        # After nbclient's own SIGINT handler (which would shut the kernel down), in its place.
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, on_sigint)
         info = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
         if info is not None and "language_info" in info["content"]:
             nb.metadata["language_info"] = info["content"]["language_info"]
         try:
             for index, cell in enumerate(nb.cells):
+                if stop:
+                    break  # Ctrl-C: no cell after the one it stopped
                 current[0] = index
                 if echo and cell.cell_type == "code":
                     n = code_cells.index(index) + 1
@@ -337,10 +370,16 @@ except (CellTimeoutError, DeadKernelError) as e:
     # Reported like a failing cell, so the caller keeps the notebook executed so far.
     if "cellIndex" not in failed:
         failed.update(cellIndex=current[0], ename=type(e).__name__, evalue=str(e).split("\n")[0])
+except (KeyboardInterrupt, asyncio.CancelledError):
+    stop.setdefault("cellIndex", current[0])
 finally:
+    signal.signal(signal.SIGINT, lambda *_: stop.setdefault("cellIndex", current[0]))
     nbformat.write(nb, args["output"])
-print("NBRUN " + json.dumps({"ok": not failed, "error": failed or None, "seconds": time.time() - start,
-                            "interrupted": bool(interrupted)}))
+if stop and failed.get("ename") == "DeadKernelError":
+    failed.clear()  # the second Ctrl-C shut the kernel down: a stop, not a failure
+print("NBRUN " + json.dumps({"ok": not failed and not stop, "error": failed or None,
+                            "seconds": time.time() - start, "interrupted": bool(interrupted),
+                            "stopped": stop or None}))
 `;
 
 /**

@@ -11,7 +11,9 @@
  * The notebook records its training run under `runs/` (or `--out` / `CIFAR10_OUT_DIR`), like
  * `deno task train`. `--resume RUN` continues a stopped run there (`latest` or a run folder) with
  * its own settings, up to its planned epochs or `--epochs N`; the notebook reads it as
- * `CIFAR10_RESUME`.
+ * `CIFAR10_RESUME`. Ctrl-C interrupts the kernel (training stops at a batch boundary), runs no
+ * later cell, saves the notebook so far as `<name>.failed.ipynb` and prints how to resume (exit
+ * code 130).
  *
  *     deno task notebook                       # short schedule, real CIFAR-10
  *     deno task notebook --full                # the tutorial's 60 epochs
@@ -166,6 +168,41 @@ export function headlessEnv(
   return { ...env, ...flags };
 }
 
+/**
+ * What to tell a user whose notebook run was stopped by Ctrl-C: the command that continues the
+ * run it left (when it recorded a completed epoch), else that there is nothing to continue.
+ */
+async function resumeHint(
+  args: readonly string[],
+  overrides: Partial<TrainConfig>,
+  env: Record<string, string>,
+  startedMs: number,
+): Promise<string> {
+  const kept: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const flag = args[i]!;
+    if (/^--(out|output)=/.test(flag)) kept.push(flag);
+    else if ((flag === "--out" || flag === "--output") && args[i + 1] !== undefined) {
+      kept.push(flag, args[++i]!);
+    }
+  }
+  const command = ["./run notebook --resume latest", ...kept].join(" ");
+  try {
+    const outDir = resolve(PROJECT_ROOT, overrides.outDir ?? env.CIFAR10_OUT_DIR ?? "runs");
+    const dir = await findRunDir("latest", { outDir });
+    // Only the run this notebook started: an older one is not what the user just stopped.
+    const info = await Deno.stat(dir);
+    const created = (info.birthtime ?? info.mtime ?? new Date(0)).getTime();
+    if (created >= startedMs - 1000) {
+      await resumeEnv("latest", overrides.outDir ? { outDir: overrides.outDir } : {}, env);
+      return `continue the training with: ${command}`;
+    }
+  } catch {
+    // No run, or one that cannot be resumed (no completed epoch).
+  }
+  return "no epoch was completed, so there is nothing to continue: run it again to start over";
+}
+
 async function main(args: string[]): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     console.log(USAGE);
@@ -227,6 +264,11 @@ async function main(args: string[]): Promise<number> {
   const runningHtml = join(scratch, `${name}.html`);
   const removeScratch = () => Deno.remove(scratch, { recursive: true }).catch(() => {});
   let result;
+  // Ctrl-C reaches this process and the driver alike (one process group): the driver interrupts
+  // the kernel and stops after that cell; this process stays to save what ran and clean up.
+  const keepRunning = () => {};
+  Deno.addSignalListener("SIGINT", keepRunning);
+  const started = Date.now();
   try {
     result = await executeNotebook(notebook, running, {
       cwd: resolve(notebook, ".."),
@@ -237,9 +279,32 @@ async function main(args: string[]): Promise<number> {
     });
   } catch (error) {
     await removeScratch();
+    Deno.removeSignalListener("SIGINT", keepRunning);
     throw error;
   }
   const minutes = (result.seconds / 60).toFixed(1);
+  if (result.stopped) {
+    try {
+      const failed = join(outputDir, `${name}.failed.ipynb`);
+      await Deno.rename(running, failed);
+      await exportHtml(failed, join(outputDir, `${name}.failed.html`), {
+        jupyter: jupyter.jupyter,
+        env,
+      }).catch(() => {}); // a second Ctrl-C may stop nbconvert too: the notebook is what counts
+      const hint = await resumeHint(args, overrides, env, started);
+      console.error(
+        `[notebook] stopped by Ctrl-C after ${minutes} min; the notebook so far is in ` +
+          `${relative(Deno.cwd(), failed)} (${
+            relative(Deno.cwd(), executed)
+          } is left as it was); ${hint}`,
+      );
+    } finally {
+      await removeScratch();
+      Deno.removeSignalListener("SIGINT", keepRunning);
+    }
+    return 130;
+  }
+  Deno.removeSignalListener("SIGINT", keepRunning);
   if (!result.ok) {
     const e = result.error!;
     const failed = join(outputDir, `${name}.failed.ipynb`);

@@ -84,6 +84,16 @@ const jupyter = await findJupyter();
 const kernel = jupyter === null ? null : await ensureDenoKernel(PROJECT_ROOT);
 const noJupyter = jupyter === null;
 
+/** Whether `name --version` runs here. */
+function runsCommand(name: string): boolean {
+  try {
+    return new Deno.Command(name, { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+
 /** What `run` returns. */
 interface Executed {
   result: Awaited<ReturnType<typeof executeNotebook>>;
@@ -832,6 +842,119 @@ Deno.test({
       ]);
       // The page is titled after the notebook, not after a temporary file.
       assert.match(await Deno.readTextFile(join(out, "tiny.html")), /<title>tiny<\/title>/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: skipName(
+    "Ctrl-C on deno task notebook stops training at a batch boundary, keeps the notebook so far and says how to resume",
+    noJupyter || !runsCommand("setsid"),
+    "no Jupyter with nbconvert (run ./run setup), or no setsid (util-linux)",
+  ),
+  ignore: noJupyter || !runsCommand("setsid"),
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cifar10-notebook-sigint-" });
+    try {
+      const out = join(dir, "out"), runs = join(dir, "runs");
+      await Deno.mkdir(out);
+      await Deno.writeTextFile(join(out, "cifar10_cnn.html"), "the previous good export");
+      const flags = ["--synthetic", "--train-limit", "300", "--test-limit", "100"];
+      // setsid: a process group of its own, as a terminal gives a command; Ctrl-C is SIGINT to
+      // that whole group (this Deno, the nbclient driver), not to one process.
+      const child = new Deno.Command("setsid", {
+        args: [
+          Deno.execPath(),
+          "run",
+          "-A",
+          join(PROJECT_ROOT, "scripts", "notebook.ts"),
+          ...flags,
+          "--epochs",
+          "300",
+          "--output",
+          out,
+          "--out",
+          runs,
+        ],
+        cwd: PROJECT_ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const decoder = new TextDecoder();
+      let stderr = "";
+      const reader = child.stderr.getReader();
+      while (!stderr.includes("Epoch: 2 ")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += decoder.decode(value, { stream: true });
+      }
+      const group = await new Deno.Command("kill", { args: ["-INT", "--", `-${child.pid}`] })
+        .output();
+      assert.ok(group.success, "SIGINT to the process group");
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        stderr += decoder.decode(chunk.value, { stream: true });
+      }
+      const status = await child.status;
+      await child.stdout.cancel();
+      assert.equal(status.code, 130, stderr);
+      assert.doesNotMatch(stderr, /Traceback|DeadKernelError|AssertionError/);
+      assert.match(stderr, /Training stopped by request during epoch \d+/);
+      // One line: where the notebook is, and the command that continues the run.
+      const [line] = stderr.split("\n").filter((l) => l.startsWith("[notebook] stopped by Ctrl-C"));
+      assert.ok(line, stderr);
+      assert.match(line, /the notebook so far is in .*out\/cifar10_cnn\.failed\.ipynb/);
+      assert.match(line, /continue the training with: \.\/run notebook --resume latest --output /);
+      // Nothing temporary is left; the previous export is untouched.
+      assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name).sort(), [
+        "cifar10_cnn.failed.html",
+        "cifar10_cnn.failed.ipynb",
+        "cifar10_cnn.html",
+      ]);
+      assert.equal(
+        await Deno.readTextFile(join(out, "cifar10_cnn.html")),
+        "the previous good export",
+      );
+      // The notebook so far: training ran and stopped; no cell after it ran.
+      const failed = await readNotebook(join(out, "cifar10_cnn.failed.ipynb"));
+      assert.match(printed(cell(failed, "train")), /Training stopped by request/);
+      assert.deepEqual(cell(failed, "test").outputs ?? [], []);
+      const [entry] = await listRuns(runs);
+      assert.equal(entry?.record.status, "interrupted");
+      const done = entry!.record.epochs.length;
+      assert.ok(done >= 1 && done < 300, `${done} epochs`);
+      // The printed command continues it (one more epoch here, to keep the test short).
+      const resumed = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          join(PROJECT_ROOT, "scripts", "notebook.ts"),
+          "--resume",
+          "latest",
+          "--epochs",
+          String(done + 1),
+          "--output",
+          out,
+          "--out",
+          runs,
+          "--quiet",
+        ],
+        cwd: PROJECT_ROOT,
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(resumed.success, decoder.decode(resumed.stderr));
+      const [after] = await listRuns(runs);
+      assert.equal(after?.record.status, "completed");
+      assert.equal(after?.record.epochs.length, done + 1);
+      // The success supersedes the stopped run's files.
+      assert.deepEqual([...Deno.readDirSync(out)].map((e) => e.name).sort(), [
+        "cifar10_cnn.html",
+        "cifar10_cnn.ipynb",
+      ]);
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
