@@ -34,6 +34,7 @@ import {
   type TrainConfig,
 } from "../lib/core/config.ts";
 import { findRunDir, resumeConfig } from "../lib/runs/mod.ts";
+import { displayPath } from "../lib/core/paths.ts";
 import {
   ensureDenoKernel,
   executeNotebook,
@@ -294,9 +295,7 @@ async function main(args: string[]): Promise<number> {
       const hint = await resumeHint(args, overrides, env, started);
       console.error(
         `[notebook] stopped by Ctrl-C after ${minutes} min; the notebook so far is in ` +
-          `${relative(Deno.cwd(), failed)} (${
-            relative(Deno.cwd(), executed)
-          } is left as it was); ${hint}`,
+          `${displayPath(failed)} (${displayPath(executed)} is left as it was); ${hint}`,
       );
     } finally {
       await removeScratch();

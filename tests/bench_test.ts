@@ -720,7 +720,12 @@ Deno.test("measureCeiling() times each size after an untimed product; bad settin
   });
   assert.throws(() => parseCeilingArgs(["--sizes", "1024,x"]), {
     name: "RangeError",
-    message: 'Cannot parse --sizes: expected an integer ≥ 1, found "x"',
+    message: 'Cannot parse --sizes: expected an integer ≥ 1 in decimal digits, found "x"',
+  });
+  // Number() would read 0x400 as 1024.
+  assert.throws(() => parseCeilingArgs(["--sizes", "0x400"]), {
+    name: "RangeError",
+    message: 'Cannot parse --sizes: expected an integer ≥ 1 in decimal digits, found "0x400"',
   });
   assert.throws(() => parseCeilingOutput("oops\n"), {
     name: "SyntaxError",

@@ -444,7 +444,12 @@ Deno.test({
   ),
   ignore: noJupyter,
   async fn() {
-    const runsDir = await Deno.makeTempDir({ prefix: "cifar10-notebook-resume-" });
+    // Inside the project (its git-ignored out/), so the outputs must show it relative to it.
+    await Deno.mkdir(join(PROJECT_ROOT, "out"), { recursive: true });
+    const runsDir = await Deno.makeTempDir({
+      dir: join(PROJECT_ROOT, "out"),
+      prefix: "cifar10-notebook-resume-",
+    });
     try {
       // 24 training batches an epoch: the interrupt lands inside epoch 2.
       const env = {
@@ -483,10 +488,18 @@ Deno.test({
 
       const second = await run(NOTEBOOK, { ...env, CIFAR10_RESUME: "latest" }, { runsDir });
       assert.equal(second.result.error, null, JSON.stringify(second.result.error));
-      assert.match(
-        data(cell(second.notebook, "parameters"), "text/html")[0]!,
-        /Settings of the resumed run \(latest\)/,
+      // Paths in outputs are relative to the project: nothing names this machine's folders.
+      const shownRunsDir = relative(PROJECT_ROOT, runsDir);
+      assert.ok(
+        data(cell(second.notebook, "parameters"), "text/html")[0]!.includes(
+          `Settings of the resumed run (${shownRunsDir}/${stopped.id})`,
+        ),
       );
+      assert.ok(lines.includes(`Run record and best model: ${shownRunsDir}/${stopped.id}/`));
+      for (const notebook of [first.notebook, second.notebook]) {
+        const outputs = JSON.stringify(notebook.cells.map((c) => c.outputs ?? []));
+        assert.ok(!outputs.includes(PROJECT_ROOT), `an output names ${PROJECT_ROOT}`);
+      }
       const resumed = printedLines(cell(second.notebook, "train"));
       assert.deepEqual(
         resumed.filter((l) => l.startsWith("Epoch: ")).map((l) => l.split(" \t")[0]),

@@ -7,6 +7,7 @@ export * from "./config.ts";
 export * from "./flags.ts";
 export * from "./random.ts";
 export * from "./fs.ts";
+export * from "./paths.ts";
 export * from "./html.ts";
 export * from "./time.ts";
 export * from "./progress.ts";

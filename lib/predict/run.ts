@@ -5,7 +5,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { escapeHtml, isFile, makeConfig, type TrainConfig } from "../core/mod.ts";
+import { displayPath, escapeHtml, isFile, makeConfig, type TrainConfig } from "../core/mod.ts";
 import { CIFAR10_CLASSES, SYNTHETIC_CLASSES } from "../data/mod.ts";
 import {
   type Checkpoint,
@@ -81,7 +81,7 @@ async function checkpointIn(dir: string): Promise<RunLocation | null> {
 
 /** The message when no run has a checkpoint yet. */
 function noRunMessage(outDir: string): string {
-  return `No trained model found under ${outDir.replace(/\/*$/, "/")}: train one with ` +
+  return `No trained model found under ${displayPath(outDir)}/: train one with ` +
     "`deno task train` or pass --run PATH";
 }
 
@@ -242,7 +242,9 @@ export function describeRun(
     facts.push(`test accuracy ${(100 * run.testAccuracy).toFixed(1)}%`);
   }
   if (run.status === "running") facts.push("training still running");
-  let line = `Model: ${run.checkpointDir}${facts.length > 0 ? ` (${facts.join(", ")})` : ""}`;
+  // The path as a published page may show it: relative to the project, or ~/… (displayPath).
+  const where = displayPath(run.checkpointDir);
+  let line = `Model: ${where}${facts.length > 0 ? ` (${facts.join(", ")})` : ""}`;
   if (run.synthetic) {
     line += " — trained on SYNTHETIC data, not CIFAR-10: its answers say nothing about real images";
   }

@@ -4,6 +4,7 @@
  * @module
  */
 import { exists, statOrNull } from "../core/fs.ts";
+import { displayPath } from "../core/paths.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
   type CheckpointFolder,
@@ -35,7 +36,7 @@ export interface RunEntry {
  * ```
  */
 export function noRunsMessage(outDir: string): string {
-  return `No runs yet under ${outDir.replace(/\/*$/, "/")}: train one with \`deno task train\` ` +
+  return `No runs yet under ${displayPath(outDir)}/: train one with \`deno task train\` ` +
     "or the tutorial notebook.";
 }
 
@@ -134,7 +135,7 @@ export async function findRunDir(
       }
     }
     throw new Deno.errors.NotFound(
-      `No run under ${outDir.replace(/\/*$/, "/")} has a ${checkpoint}/ checkpoint yet: let a ` +
+      `No run under ${displayPath(outDir)}/ has a ${checkpoint}/ checkpoint yet: let a ` +
         "run finish its first epoch (`deno task train`) or pass a run folder",
     );
   }

@@ -5,8 +5,9 @@
  * @module
  */
 
-import { relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import { configOverridesFromEnv, makeConfig, type TrainConfig } from "../core/config.ts";
+import { displayPath } from "../core/paths.ts";
 import { findRunDir } from "./list.ts";
 import { resumeConfig } from "./resume.ts";
 
@@ -89,6 +90,14 @@ export async function setUpRun(
     });
   }
   const shown = new Set<string>([...Object.keys(parameters), "maxBatchesPerEpoch"]);
+  // Paths as a published page may show them: relative to the project, or ~/… (displayPath).
+  const root = resolve(projectDir);
+  const shownValue = (setting: string, value: unknown) =>
+    JSON.stringify(
+      (setting === "dataPath" || setting === "outDir") && typeof value === "string"
+        ? displayPath(value, { root })
+        : value,
+    );
   return {
     config,
     runsDir,
@@ -96,10 +105,10 @@ export async function setUpRun(
     resumeRequest,
     settings: Object.entries(config)
       .filter(([key]) => shown.has(key))
-      .map(([setting, value]) => ({ setting, value: JSON.stringify(value) })),
-    caption: resumeRequest === null
+      .map(([setting, value]) => ({ setting, value: shownValue(setting, value) })),
+    caption: resumeDir === null
       ? "Settings of this run"
-      : `Settings of the resumed run (${resumeRequest})`,
+      : `Settings of the resumed run (${displayPath(resumeDir, { root })})`,
   };
 }
 
@@ -125,6 +134,6 @@ export function runNote(
   stopReason: string,
   projectDir: string = ".",
 ): string {
-  return `\nRun record and best model: ${relative(resolve(projectDir), run.dir)}/` +
+  return `\nRun record and best model: ${displayPath(run.dir, { root: resolve(projectDir) })}/` +
     (stopReason === "aborted" ? `\nTo continue this run: resumeRun = "${run.id}"` : "");
 }
