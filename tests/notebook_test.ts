@@ -507,6 +507,10 @@ Deno.test({
       );
       const live = data(cell(second.notebook, "train"), "image/svg+xml")[0]!;
       assert.equal((live.match(/<circle/g) ?? []).length, 6, "epoch 1 from the record + 2 new");
+      // One form across the resume: the training-loss line has each epoch's ten tenths, epoch 1's
+      // read back from the run record.
+      const line = /class="running-loss"[^]*?<path[^>]* d="([^"]+)"/.exec(live)?.[1] ?? "";
+      assert.equal(line.match(/[ML]/g)?.length, 30, line);
       assert.equal(second.runs.length, 1, "the same run folder, no new run");
       const done = second.runs[0]!.record;
       assert.equal(done.id, stopped.id);

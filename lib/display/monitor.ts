@@ -14,6 +14,7 @@ import {
   type FitResult,
   formatEpochLine,
   formatSavingLine,
+  lossTracePoint,
   type SaveEvent,
 } from "../train/mod.ts";
 import { liveDisplay } from "./live.ts";
@@ -42,36 +43,17 @@ export interface TrainingMonitorOptions extends ProgressDisplayOptions {
   yieldIntervalMs?: number;
 }
 
-/**
- * The mean loss per image over the last `window` batches added, whatever epoch they came from
- * (the training loss line of the live chart). Running sums: constant work per batch.
- */
-function trailingMean(window: number): { add(loss: number, images: number): number } {
-  const batches: { lossSum: number; images: number }[] = [];
-  let lossSum = 0, imageSum = 0;
-  return {
-    add(loss, images) {
-      if (Number.isFinite(loss) && images > 0) {
-        batches.push({ lossSum: loss * images, images });
-        lossSum += loss * images;
-        imageSum += images;
-      }
-      if (batches.length > window) {
-        const dropped = batches.shift()!;
-        lossSum -= dropped.lossSum;
-        imageSum -= dropped.images;
-      }
-      return imageSum > 0 ? lossSum / imageSum : NaN;
-    },
-  };
+/** An epoch's loss trace as points of the live chart's line: x in fractional epochs. */
+function tracePoints(epoch: number, trace: readonly number[]): { x: number; loss: number }[] {
+  return trace.map((loss, point) => ({ x: epoch - 1 + (point + 1) / trace.length, loss }));
 }
 
 /** What `trainingMonitor` returns: `fit`'s callbacks and the closing step. */
 export interface TrainingMonitor {
   /**
-   * Advances the progress bar, adds the moving mean of the training loss to the chart (the last
-   * tenth of an epoch's batches, across epoch boundaries), and lets the event
-   * loop run now and then (see `YIELD_INTERVAL_MS`).
+   * Advances the progress bar, redraws the chart's line with the epoch's training loss so far
+   * (the mean over each tenth of the epoch: `lossTracePoint`, as the run record keeps it), and lets
+   * the event loop run now and then (see `YIELD_INTERVAL_MS`).
    */
   onBatch: BatchCallback;
   /** Prints the tutorial's epoch line and adds the epoch's losses to the chart. */
@@ -92,7 +74,7 @@ export interface TrainingMonitor {
 
 /**
  * Everything a notebook shows while `fit` trains: a progress bar over the batches still to run
- * (training and validation), a live chart of the training loss's moving mean and each epoch's losses
+ * (training and validation), a live chart of the training loss over each tenth of an epoch and each epoch's losses
  * (`liveLossChart`, redrawn in place), and the tutorial's per-epoch and "Saving model" lines. Pass
  * its `onBatch`, `onEpoch` and `onSave` to `fit` (or `RunRecorder.fit`), then call `finish` with
  * the result. Outside a notebook the bar goes to the terminal and the chart is skipped.
@@ -130,11 +112,30 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
   const print = options.print ?? ((line: string) => console.log(line));
   const finished: EpochRecord[] = [...(options.done ?? [])];
   const firstEpoch = (finished.at(-1)?.epoch ?? 0) + 1;
-  const running: { x: number; loss: number }[] = [];
-  let recent: ReturnType<typeof trailingMean> | null = null;
+  // The line: each finished epoch's tenths (from its record, so a resumed run draws its earlier
+  // epochs as it drew them live), then the epoch in progress.
+  const traced: { x: number; loss: number }[] = finished.flatMap((e) =>
+    tracePoints(e.epoch, e.trainLossTrace ?? [])
+  );
+  let current:
+    | { epoch: number; points: number; sums: number[]; images: number[]; x: number }
+    | null = null;
+  const currentPoints = () => {
+    if (current === null) return [];
+    const { epoch, points, sums, images, x } = current;
+    // The tenth in progress ends at the batch just done.
+    return sums.map((sum, point) => ({
+      x: point === sums.length - 1 ? x : epoch - 1 + (point + 1) / points,
+      loss: sum / images[point]!,
+    }));
+  };
   const title = options.title ?? "Loss during training";
   const chart = () =>
-    liveLossChart({ batches: running, epochs: finished, totalEpochs: epochs }, { title });
+    liveLossChart({
+      batches: [...traced, ...currentPoints()],
+      epochs: finished,
+      totalEpochs: epochs,
+    }, { title });
   const bar = await progressBar(Math.max(0, epochs - firstEpoch + 1) * batchesPerEpoch, {
     ...options,
     label: options.label ?? "training",
@@ -158,16 +159,28 @@ export async function trainingMonitor(options: TrainingMonitorOptions): Promise<
           `${p.imagesPerSecond.toFixed(0)} images/s`,
       );
       if (p.phase === "train") {
-        // A tenth of an epoch's batches, carried over epoch boundaries: the epoch's own running
-        // mean restarts at each epoch, and its first noisy batches drew a spike on the line.
-        recent ??= trailingMean(Math.max(1, Math.ceil(p.batches / 10)));
-        const loss = recent.add(p.batchLoss, p.batchImages);
-        running.push({ x: p.epoch - 1 + p.batch / p.batches, loss });
+        // The mean over each tenth of the epoch, as the loop records it (lossTracePoint): the
+        // same ten points per epoch whether drawn live or, after a resume, from the record.
+        const { point, points } = lossTracePoint(p.batch - 1, p.batches);
+        if (current === null || current.epoch !== p.epoch) {
+          current = { epoch: p.epoch, points, sums: [], images: [], x: 0 };
+        }
+        current.sums[point] = (current.sums[point] ?? 0) + p.batchLoss * p.batchImages;
+        current.images[point] = (current.images[point] ?? 0) + p.batchImages;
+        current.x = p.epoch - 1 + p.batch / p.batches;
         await live.update(chart);
       }
     },
     async onEpoch(record) {
       finished.push(record);
+      traced.push(
+        ...(record.trainLossTrace
+          ? tracePoints(record.epoch, record.trainLossTrace)
+          : current?.epoch === record.epoch
+          ? currentPoints()
+          : []),
+      );
+      current = null;
       print(formatEpochLine(record));
       await live.update(chart);
     },

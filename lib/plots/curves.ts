@@ -214,8 +214,8 @@ export function lossCurves(history: readonly LossPoint[], options: LossCurvesOpt
 /** What the live training chart shows. */
 export interface LiveLossState {
   /**
-   * The training loss batch by batch, smoothed (`trainingMonitor` gives the mean over the last
-   * tenth of an epoch): `x` is fractional epochs (epoch − 1 + batch/batches).
+   * The training loss within epochs (`trainingMonitor` gives the mean over each tenth of an epoch,
+   * from the run record for epochs done before a resume): `x` is fractional epochs.
    */
   batches: readonly { x: number; loss: number }[];
   /** Completed epochs. */
@@ -225,7 +225,7 @@ export interface LiveLossState {
 }
 
 /**
- * The loss during training: the smoothed training loss batch by batch (thin line) and each finished
+ * The loss during training: the training loss over each tenth of an epoch (thin line) and each finished
  * epoch's training and validation loss (points), on an x axis of all planned epochs. Meant to be
  * redrawn in place (`liveDisplay`).
  *
@@ -271,7 +271,7 @@ export function liveLossChart(state: LiveLossState, options: ChartOptions = {}):
       className: "epoch-loss",
     }),
     ...header(options.title, [
-      { label: "training (moving mean)", color: SERIES_COLORS.training },
+      { label: "training (per tenth of an epoch)", color: SERIES_COLORS.training },
       { label: "validation (epoch end)", color: SERIES_COLORS.validation },
     ], 64),
   ];

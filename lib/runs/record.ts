@@ -252,6 +252,9 @@ function normalizeRecord(raw: unknown, path: string, dir: string): RunRecord {
     trainLoss: numberOr(e.trainLoss, NaN),
     trainAccuracy: numberOr(e.trainAccuracy, NaN),
     bestValidLoss: numberOr(e.bestValidLoss, Infinity),
+    ...(Array.isArray(e.trainLossTrace)
+      ? { trainLossTrace: e.trainLossTrace.map((v: unknown) => numberOr(v, NaN)) }
+      : {}),
   })) as unknown as EpochRecord[];
   const backend = isObject(raw.backend) ? raw.backend : {};
   return {

@@ -137,6 +137,28 @@ export interface NonFiniteLoss {
   loss: number;
 }
 
+/** Points of an epoch's loss trace (`PhaseResult.lossTrace`): its tenths. */
+export const LOSS_TRACE_POINTS = 10;
+
+/**
+ * Which point of an epoch's loss trace a batch belongs to: the epoch's batches split into
+ * `min(LOSS_TRACE_POINTS, batches)` runs of consecutive batches, none empty.
+ *
+ * @param batch The batch, from 0.
+ * @param batches Batches in the epoch.
+ * @returns The point, from 0, and how many points the epoch has.
+ * @example
+ * ```ts
+ * import { lossTracePoint } from "./loop.ts";
+ * const { point, points } = lossTracePoint(1332, 1334);
+ * if (point !== 9 || points !== 10 || lossTracePoint(2, 4).point !== 2) throw new Error();
+ * ```
+ */
+export function lossTracePoint(batch: number, batches: number): { point: number; points: number } {
+  const points = Math.max(1, Math.min(LOSS_TRACE_POINTS, batches));
+  return { point: Math.min(points - 1, Math.floor((batch * points) / batches)), points };
+}
+
 /** The outcome of one pass over a split. */
 export interface PhaseResult {
   /** Average loss per image (sum of per-image losses / images), as the tutorial reports. */
@@ -157,6 +179,12 @@ export interface PhaseResult {
   aborted: boolean;
   /** Set when a batch's loss was not finite; the pass stopped there. */
   nonFinite: NonFiniteLoss | null;
+  /**
+   * The loss per image over each run of batches of `lossTracePoint` (an epoch's tenths), in
+   * order: what the live chart draws between epochs, and what a run record keeps so a resumed
+   * run's chart draws its earlier epochs the same way. Only the runs the pass reached.
+   */
+  lossTrace: number[];
 }
 
 /** Options of `trainEpoch`. */
@@ -249,6 +277,7 @@ async function runPhase(
   const batches = batchesPerEpoch(data.indices.length, config);
   const start = performance.now();
   let lossSum = 0, correct = 0, images = 0, done = 0;
+  const traceSums: number[] = [], traceImages: number[] = [];
   let aborted = false;
   let nonFinite: NonFiniteLoss | null = null;
   const iterator = iterateBatches(data.set, data.indices, {
@@ -288,6 +317,9 @@ async function runPhase(
       break;
     }
     lossSum += loss * batch.size;
+    const { point } = lossTracePoint(done - 1, batches);
+    traceSums[point] = (traceSums[point] ?? 0) + loss * batch.size;
+    traceImages[point] = (traceImages[point] ?? 0) + batch.size;
     correct += batchCorrect;
     images += batch.size;
     const seconds = (performance.now() - start) / 1000;
@@ -316,6 +348,7 @@ async function runPhase(
     imagesPerSecond: seconds > 0 ? images / seconds : 0,
     aborted,
     nonFinite,
+    lossTrace: traceSums.map((sum, point) => sum / traceImages[point]!),
   };
 }
 

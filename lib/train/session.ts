@@ -58,6 +58,11 @@ export interface EpochRecord {
   saved: boolean;
   /** Best validation loss so far (after this epoch). */
   bestValidLoss: number;
+  /**
+   * The training loss per image over each tenth of the epoch (`PhaseResult.lossTrace`): the live
+   * chart's line. Absent in records written before 2026-12-06.
+   */
+  trainLossTrace?: number[];
 }
 
 /** Passed to `onSave` when the model is saved as the new best. */
@@ -364,6 +369,7 @@ export async function startTraining(
         trainImagesPerSecond: trained.imagesPerSecond,
         saved,
         bestValidLoss,
+        trainLossTrace: trained.lossTrace,
       };
       history.push(record);
       await options.onEpoch?.(record);

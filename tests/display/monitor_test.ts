@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { DISPLAY_SYMBOL } from "../../lib/core/html.ts";
 import { trainingMonitor } from "../../lib/display/monitor.ts";
-import type { BatchProgress, EpochRecord } from "../../lib/train/mod.ts";
+import { type BatchProgress, type EpochRecord, lossTracePoint } from "../../lib/train/mod.ts";
 import { fakeClock, fakeJupyter } from "./_fakes.ts";
 
 /** An epoch record with the given losses (the rest plausible). */
@@ -122,10 +122,42 @@ Deno.test("trainingMonitor() draws the bar, the live loss chart and the tutorial
   assert.equal((charts[0]!.match(/<circle/g) ?? []).length, 0, "the chart starts empty");
 });
 
-Deno.test("trainingMonitor()'s training-loss line runs on across epochs instead of restarting", async () => {
-  // Batch losses fall steadily, 0.01 a batch, over 3 epochs of 40 batches. The epoch's own running
-  // mean lags behind them and falls back to the batch loss when an epoch starts (a step of ~0.2);
-  // the line must move by about one batch's change everywhere, epoch starts included.
+/** The y values of the chart's training-loss line, in drawing order. */
+function lineYs(svg: string): number[] {
+  const d = /class="running-loss"[^]*?<path[^>]* d="([^"]+)"/.exec(svg)?.[1];
+  assert.ok(d !== undefined, "the chart has a training-loss line");
+  return [...d.matchAll(/[ML]\s*[-\d.]+\s*,\s*([-\d.]+)/g)].map((m) => Number(m[1]));
+}
+
+/**
+ * Feeds `epochs` epochs of 40 training batches whose losses fall 0.01 a batch, each followed by
+ * its record, whose loss trace is what the loop computes (the mean over each tenth).
+ */
+async function feedFallingLosses(
+  monitor: Awaited<ReturnType<typeof trainingMonitor>>,
+  epochs: readonly number[],
+): Promise<EpochRecord[]> {
+  const records: EpochRecord[] = [];
+  for (const epoch of epochs) {
+    const sums: number[] = [], counts: number[] = [];
+    for (let n = 1; n <= 40; n++) {
+      const batchLoss = 2 - 0.01 * ((epoch - 1) * 40 + n - 1);
+      const { point } = lossTracePoint(n - 1, 40);
+      sums[point] = (sums[point] ?? 0) + batchLoss;
+      counts[point] = (counts[point] ?? 0) + 1;
+      await monitor.onBatch({ ...batch(epoch, "train", n, 40), batchLoss, batchImages: 30 });
+    }
+    const record = {
+      ...epochRecord(epoch, 1.5, 1.5, 1.5),
+      trainLossTrace: sums.map((sum, point) => sum / counts[point]!),
+    };
+    await monitor.onEpoch(record);
+    records.push(record);
+  }
+  return records;
+}
+
+Deno.test("trainingMonitor()'s training-loss line: ten points an epoch, running on across epochs", async () => {
   const jupyter = fakeJupyter();
   const monitor = await trainingMonitor({
     epochs: 3,
@@ -135,33 +167,45 @@ Deno.test("trainingMonitor()'s training-loss line runs on across epochs instead 
     print: () => {},
   });
   const chartId = [...new Set(jupyter.calls.map((c) => c.options.display_id))][1];
-  let lossSum = 0;
-  for (let epoch = 1, t = 0; epoch <= 3; epoch++, lossSum = 0) {
-    for (let n = 1; n <= 40; n++, t++) {
-      const batchLoss = 2 - 0.01 * t;
-      lossSum += batchLoss;
-      await monitor.onBatch({
-        ...batch(epoch, "train", n, 40),
-        runningLoss: lossSum / n,
-        batchLoss,
-        batchImages: 30,
-      });
-    }
+  await feedFallingLosses(monitor, [1, 2, 3]);
+  const ys = lineYs(sent(jupyter, chartId, "image/svg+xml").at(-1)!);
+  assert.equal(ys.length, 30, "the mean over each tenth of each epoch");
+  // The losses fall steadily: so does the line, by the same step at epoch starts as elsewhere.
+  const steps = ys.slice(1).map((y, i) => y - ys[i]!);
+  for (const [i, step] of steps.entries()) {
+    assert.ok(Math.abs(step - steps[0]!) < 0.05, `step ${i} is ${step}, against ${steps[0]}`);
   }
-  const svg = sent(jupyter, chartId, "image/svg+xml").at(-1)!;
-  const d = /class="running-loss"[^]*?<path[^>]* d="([^"]+)"/.exec(svg)?.[1];
-  assert.ok(d !== undefined, "the chart has a training-loss line");
-  const ys = [...d.matchAll(/[ML]\s*[-\d.]+\s*,\s*([-\d.]+)/g)].map((m) => Number(m[1]));
-  assert.equal(ys.length, 120, "one point per training batch");
-  const steps = ys.slice(1).map((y, i) => Math.abs(y - ys[i]!));
-  const typical = [...steps].sort((a, b) => a - b)[Math.floor(steps.length / 2)]!;
-  for (const i of [39, 79]) {
-    assert.ok(
-      steps[i]! <= 2 * typical,
-      `the line jumps ${steps[i]!.toFixed(2)} px at the start of epoch ${(i + 1) / 40 + 1}, ` +
-        `against ${typical.toFixed(2)} px a batch elsewhere`,
-    );
-  }
+});
+
+Deno.test("trainingMonitor() draws a resumed run's chart as the uninterrupted run's, from the record", async () => {
+  const straight = fakeJupyter();
+  const whole = await trainingMonitor({
+    epochs: 3,
+    batchesPerEpoch: 40,
+    jupyter: straight,
+    minIntervalMs: 0,
+    print: () => {},
+  });
+  const records = await feedFallingLosses(whole, [1, 2, 3]);
+  const wholeId = [...new Set(straight.calls.map((c) => c.options.display_id))][1];
+  const expected = sent(straight, wholeId, "image/svg+xml").at(-1)!;
+
+  // The same run stopped after epoch 2, its records read back, and resumed.
+  const later = fakeJupyter();
+  const resumed = await trainingMonitor({
+    epochs: 3,
+    batchesPerEpoch: 40,
+    done: records.slice(0, 2),
+    jupyter: later,
+    minIntervalMs: 0,
+    print: () => {},
+  });
+  const resumedId = [...new Set(later.calls.map((c) => c.options.display_id))][1];
+  assert.equal(lineYs(sent(later, resumedId, "image/svg+xml")[0]!).length, 20, "at once");
+  await feedFallingLosses(resumed, [3]);
+  const drawn = sent(later, resumedId, "image/svg+xml").at(-1)!;
+  assert.deepEqual(lineYs(drawn), lineYs(expected));
+  assert.equal(drawn, expected, "one form across the resume");
 });
 
 Deno.test("trainingMonitor() continues a resumed run: earlier epochs drawn, the bar counts what is left", async () => {

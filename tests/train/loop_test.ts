@@ -10,6 +10,7 @@ import {
   batchesPerEpoch,
   type BatchProgress,
   crossEntropy,
+  lossTracePoint,
   trainEpoch,
   validate,
 } from "../../lib/train/loop.ts";
@@ -257,8 +258,21 @@ Deno.test("trainEpoch() returns per-image averages and reports every batch", asy
   assert.equal(progress.at(-1)!.runningLoss, result.loss);
   assert.equal(result.correct, Math.round(result.accuracy * 25));
   assert.ok(result.loss > 0 && Number.isFinite(result.loss));
+  // The loss trace: 3 batches make 3 points (fewer than ten), each its batch's loss per image.
+  assert.deepEqual(result.lossTrace, progress.map((p) => p.batchLoss));
   optimizer.dispose();
   model.dispose();
+});
+
+Deno.test("lossTracePoint() splits an epoch's batches into ten runs, none empty", () => {
+  for (const batches of [1, 3, 9, 10, 11, 25, 1334]) {
+    const points = Array.from({ length: batches }, (_, b) => lossTracePoint(b, batches));
+    const count = Math.min(10, batches);
+    assert.ok(points.every((p) => p.points === count));
+    // Every point from 0 to count − 1 gets batches, in order.
+    assert.deepEqual([...new Set(points.map((p) => p.point))], [...Array(count).keys()]);
+    for (let b = 1; b < batches; b++) assert.ok(points[b]!.point >= points[b - 1]!.point);
+  }
 });
 
 Deno.test("trainEpoch() stops after config.maxBatchesPerEpoch batches", async () => {
