@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { listDir, removeCheckpoint, withTempDir } from "../_util.ts";
+import { listDir, removeCheckpoint, skipName, withTempDir } from "../_util.ts";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../../lib/engine/backend.ts";
@@ -194,7 +194,15 @@ Deno.test("fit() resumes the fused Adam of the blas backend exactly", async (t) 
     // No OpenBLAS here: nothing to test.
   }
   if (!blas) {
-    await t.step({ name: "blas backend unavailable", ignore: true, fn: () => {} });
+    await t.step({
+      name: skipName(
+        "the blas backend",
+        true,
+        "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+      ),
+      ignore: true,
+      fn: () => {},
+    });
     return;
   }
   try {

@@ -8,6 +8,7 @@ import { transformKernel } from "../../../../lib/engine/kernels/js/transform.ts"
 import { registerBlasBackend } from "../../../../lib/engine/kernels/blas/blas.ts";
 import { registerCpuTrainingKernels } from "../../../../lib/engine/kernels/js/cpu.ts";
 import { createRng, type Rng } from "../../../../lib/core/random.ts";
+import { skipName } from "../../../_util.ts";
 
 type Interpolation = "nearest" | "bilinear";
 type FillMode = "constant" | "nearest" | "reflect" | "wrap";
@@ -181,22 +182,30 @@ Deno.test("Transform on cpu agrees with the wasm backend's batched kernel", asyn
   }
 });
 
-Deno.test("Transform on blas equals Transform on cpu", { ignore: !blas.ok }, async () => {
-  registerCpuTrainingKernels();
-  for (const c of CASES) {
-    const rng = createRng(31);
-    const images = randomImages(rng, SHAPE);
-    const transforms = randomTransforms(rng, SHAPE[0]);
+Deno.test(
+  skipName(
+    "Transform on blas equals Transform on cpu",
+    !blas.ok,
+    "OpenBLAS did not load (sudo apt-get install libopenblas0-pthread)",
+  ),
+  { ignore: !blas.ok },
+  async () => {
+    registerCpuTrainingKernels();
+    for (const c of CASES) {
+      const rng = createRng(31);
+      const images = randomImages(rng, SHAPE);
+      const transforms = randomTransforms(rng, SHAPE[0]);
+      assert.ok(await tf.setBackend("cpu"));
+      const expected = transformOn(images, transforms, c);
+      assert.ok(await tf.setBackend("blas"));
+      const before = tf.memory().numTensors;
+      const actual = transformOn(images, transforms, c);
+      assert.equal(tf.memory().numTensors, before, "tensors leaked");
+      assert.deepEqual(actual, expected, describe(c));
+    }
     assert.ok(await tf.setBackend("cpu"));
-    const expected = transformOn(images, transforms, c);
-    assert.ok(await tf.setBackend("blas"));
-    const before = tf.memory().numTensors;
-    const actual = transformOn(images, transforms, c);
-    assert.equal(tf.memory().numTensors, before, "tensors leaked");
-    assert.deepEqual(actual, expected, describe(c));
-  }
-  assert.ok(await tf.setBackend("cpu"));
-});
+  },
+);
 
 Deno.test("Transform keeps a single image and an empty batch working", async () => {
   registerCpuTrainingKernels();
