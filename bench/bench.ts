@@ -16,11 +16,14 @@
  * throughput (what batching and augmentation cost).
  *
  * The data is a synthetic set in the CIFAR-10 binary layout, written to a temporary folder, unless
- * `--data` names the real copy (a folder holding `cifar-10-batches-bin/`).
+ * `--data` names the real copy, read as every command reads `--data` (bench/bench_data.ts: an
+ * archive of either version, a `cifar-10-batches-bin/` or `cifar-10-batches-py/` folder, or a folder
+ * holding one; an archive is extracted once into `data/`, the Python version converted for the
+ * sides into a temporary folder).
  *
  * ```sh
  * deno task bench                                  # synthetic data, 2 rounds (~10 min)
- * deno task bench --data /tmp/cifar10 --markdown out/bench.md
+ * deno task bench --data data/cifar-10-binary.tar.gz --markdown out/bench.md
  * deno task bench --sides pytorch --rounds 1       # only the reference
  * deno task bench --backend wasm                   # our side on another backend
  * deno task bench --ours-cmd "deno run -A --v8-flags=--max-old-space-size=4096 bench/ours.ts"
@@ -28,8 +31,10 @@
  * @module
  */
 import { describeMachine, median, trainingGflopPerImage } from "./stats.ts";
+import { type BenchData, prepareBenchData } from "./bench_data.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
 import { makeConfig, parseArgs } from "../lib/core/config.ts";
+import { parseInteger } from "../lib/core/flags.ts";
 import {
   DEFAULT_VENV_DIR,
   ensurePytorchVenv,
@@ -107,7 +112,10 @@ export interface BenchOptions {
   sides: Side[];
   /** Batch sizes of the training-step and epoch measurements. @default [30, 128] */
   batchSizes: number[];
-  /** A folder holding `cifar-10-batches-bin/` (the real data); null writes synthetic data. @default null */
+  /**
+   * The real data, as `--data` takes it everywhere (an archive, a batches folder of either
+   * version, or a folder holding one); null writes synthetic data. @default null
+   */
   dataPath: string | null;
   /** Untimed training steps before the first timed ones. @default 3 */
   warmup: number;
@@ -883,7 +891,9 @@ const EXTRA_FLAGS = {
 const USAGE = `deno task bench [flags]
   --rounds N               alternating rounds (ours, pytorch, …) (default 2)
   --sides ours,pytorch     sides to run, in this order each round
-  --data PATH              the real data: a folder holding cifar-10-batches-bin/ (default: synthetic)
+  --data PATH              the real data, as every command takes it: an archive (binary or Python
+                           version), a cifar-10-batches-bin/ or cifar-10-batches-py/ folder, or a
+                           folder holding one (default: synthetic)
   --batch-sizes 30,128     batch sizes of the training-step and epoch measures
   --warmup N --steps N --repeats N
   --epoch-images N         images of the end-to-end epoch (default 3000)
@@ -903,11 +913,7 @@ Also prints the machine, its sgemm ceiling (bench/ceiling.ts, before and after t
 side's step GFLOP/s and share of that ceiling, and its epoch / step throughput per batch size.`;
 
 function positiveInt(flag: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`Cannot parse --${flag}: expected an integer ≥ 1, found "${text}"`);
-  }
-  return n;
+  return parseInteger(text, `--${flag}`, { min: 1 });
 }
 
 /**
@@ -959,13 +965,7 @@ export function parseBenchArgs(
     if (t !== undefined) (options as unknown as Record<string, number>)[key] = positiveInt(flag, t);
   }
   const warmup = text("warmup");
-  if (warmup !== undefined) {
-    const n = Number(warmup);
-    if (!Number.isInteger(n) || n < 0) {
-      throw new RangeError(`Cannot parse --warmup: expected an integer ≥ 0, found "${warmup}"`);
-    }
-    options.warmup = n;
-  }
+  if (warmup !== undefined) options.warmup = parseInteger(warmup, "--warmup", { min: 0 });
   const sizes = text("batch-sizes");
   if (sizes !== undefined) {
     options.batchSizes = sizes.split(",").map((s) => positiveInt("batch-sizes", s.trim()));
@@ -1024,7 +1024,24 @@ export async function runBenchmark(
   options: BenchOptions,
   outputs: { markdown?: string | null; json?: string | null } = {},
 ): Promise<{ results: BenchResult[]; rows: MetricRow[]; efficiency: EfficiencyRow[] }> {
-  // 0. The ISA limit, inherited by every process started below; the reference interpreter: the
+  // 0. The real data first, so a bad --data fails before anything slow: resolved as every
+  // command resolves it, and handed to both sides as one binary folder.
+  let real: BenchData | null = null;
+  if (options.dataPath !== null) real = await prepareBenchData(options.dataPath);
+  try {
+    return await runRounds(options, outputs, real);
+  } finally {
+    await real?.cleanup();
+  }
+}
+
+/** The benchmark once the real data (or none: synthetic) is ready. */
+async function runRounds(
+  options: BenchOptions,
+  outputs: { markdown?: string | null; json?: string | null },
+  real: BenchData | null,
+): Promise<{ results: BenchResult[]; rows: MetricRow[]; efficiency: EfficiencyRow[] }> {
+  // 1. The ISA limit, inherited by every process started below; the reference interpreter: the
   // project venv (made on the first run) unless --python.
   const limits = options.isa === null ? null : ISA_LIMITS[options.isa];
   const limitText = Object.entries(limits ?? {}).map(([n, v]) => `${n}=${v}`).join(" ");
@@ -1048,8 +1065,8 @@ export async function runBenchmark(
       console.error(`PyTorch side: ${await ensurePytorch(options.python)} (${options.python})`);
     }
   }
-  // 1. Data: the real copy when given, else a synthetic set both sides read.
-  let dataPath = options.dataPath;
+  // 2. Data: the real copy when given, else a synthetic set both sides read.
+  let dataPath = real?.folder ?? null;
   let syntheticDir: string | null = null;
   if (dataPath === null) {
     syntheticDir = await Deno.makeTempDir({ prefix: "cifar10-bench-synthetic-" });
@@ -1063,7 +1080,7 @@ export async function runBenchmark(
     // The ceiling before and after the rounds: a shared machine's load changes over a run.
     console.error(`sgemm ceiling at ${options.threads} thread(s), before the rounds`);
     const before = await runCeiling(ceilingOptions);
-    // 2. Alternate the sides, round after round, so slow phases of a noisy machine hit both.
+    // 3. Alternate the sides, round after round, so slow phases of a noisy machine hit both.
     for (let round = 1; round <= options.rounds; round++) {
       for (const side of options.sides) {
         const command = sideCommand(side, dataPath, options);
@@ -1085,7 +1102,7 @@ export async function runBenchmark(
   } finally {
     if (syntheticDir !== null) await Deno.remove(syntheticDir, { recursive: true });
   }
-  // 3. Summary: pooled medians, then the ratios as the last lines.
+  // 4. Summary: pooled medians, then the ratios as the last lines.
   const rows = summarizeResults(results);
   const gflopPerImage = trainingGflopPerImage(makeConfig());
   const efficiency = efficiencyRows(rows, gflopPerImage, ceiling.gflops);
@@ -1099,9 +1116,9 @@ export async function runBenchmark(
   const run: RunDescription = {
     ours: describe("ours"),
     pytorch: pytorch === null ? null : `${pytorch}, ${interpreter}`,
-    data: options.dataPath === null
+    data: real === null
       ? "synthetic (random pixels, CIFAR-10 layout; NOT CIFAR-10)"
-      : `CIFAR-10 from ${options.dataPath}`,
+      : real.description,
     rounds: options.rounds,
     machine: describeMachine() +
       (options.isa === null ? "" : `, both sides limited to ${options.isa} (--isa)`),
@@ -1132,10 +1149,16 @@ export async function runBenchmark(
 }
 
 if (import.meta.main) {
-  const { options, markdown, json, help } = parseBenchArgs(Deno.args);
-  if (help) {
-    console.log(USAGE);
-  } else {
-    await runBenchmark(options, { markdown, json });
+  try {
+    const { options, markdown, json, help } = parseBenchArgs(Deno.args);
+    if (help) {
+      console.log(USAGE);
+    } else {
+      await runBenchmark(options, { markdown, json });
+    }
+  } catch (error) {
+    // Bad flags and unusable data are the user's to fix: the message, not a stack trace.
+    console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
   }
 }

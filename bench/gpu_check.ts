@@ -28,7 +28,9 @@ import {
   summarizeResults,
   writeSyntheticData,
 } from "./bench.ts";
+import { type BenchData, prepareBenchData } from "./bench_data.ts";
 import { DEFAULT_VENV_DIR, venvPython } from "./pytorch_env.ts";
+import { resolveUserPath } from "../lib/core/config.ts";
 import { isFile } from "../lib/core/fs.ts";
 import { rejectSoftwareAdapter } from "../lib/engine/loaders.ts";
 import { parseInteger } from "../lib/core/flags.ts";
@@ -84,7 +86,9 @@ async function cudaDevice(python: string): Promise<string | null> {
 }
 
 const USAGE = `bench/gpu_check.sh [flags]   (deno task bench:gpu)
-  --data PATH            the real copy (a folder holding cifar-10-batches-bin/); default synthetic
+  --data PATH            the real copy, as every command takes it (an archive of either version, a
+                         cifar-10-batches-bin/ or cifar-10-batches-py/ folder, or a folder
+                         holding one); default synthetic
   --python PATH          a Python whose torch sees CUDA (default: the bench venv, then /usr/bin/python3)
   --batch-sizes 30,128 --steps N --repeats N --epoch-images N --inference-images N
   --full                 then train the tutorial's 60 epochs on webgpu
@@ -138,7 +142,18 @@ if (import.meta.main) {
     inferenceBatchSize: Math.min(1000, count("inference-images", flags["inference-images"])),
     backend: "webgpu",
   };
-  let dataPath = flags.data ?? null, synthetic: string | null = null;
+  // The real copy resolved as every command resolves --data, one binary folder for both sides.
+  const userData = flags.data === undefined ? null : resolveUserPath(flags.data);
+  let real: BenchData | null = null;
+  if (userData !== null) {
+    try {
+      real = await prepareBenchData(userData);
+    } catch (error) {
+      console.error(error instanceof Error ? error.message : String(error));
+      Deno.exit(1);
+    }
+  }
+  let dataPath = real?.folder ?? null, synthetic: string | null = null;
   if (dataPath === null) {
     synthetic = await Deno.makeTempDir({ prefix: "cifar10-gpu-check-" });
     console.log(`Data: SYNTHETIC (random pixels, NOT CIFAR-10) in ${synthetic}`);
@@ -146,7 +161,7 @@ if (import.meta.main) {
       recordsPerFile: Math.max(options.epochImages, options.inferenceImages, 128 * 4),
     });
   } else {
-    console.log(`Data: ${dataPath}`);
+    console.log(`Data: ${real!.description}`);
   }
   try {
     // 2. Ours on webgpu, then the tutorial's PyTorch code on CUDA where a CUDA torch is here.
@@ -185,7 +200,7 @@ if (import.meta.main) {
     if (flags.full) {
       const args = ["run", "-A", new URL("../scripts/train.ts", import.meta.url).pathname];
       args.push("--backend", "webgpu", "--epochs", "60");
-      if (flags.data !== undefined) args.push("--data", flags.data);
+      if (userData !== null) args.push("--data", userData);
       else args.push("--synthetic");
       console.log(`Training the tutorial's 60 epochs on webgpu: deno ${args.join(" ")}`);
       const started = performance.now();
@@ -197,5 +212,6 @@ if (import.meta.main) {
     }
   } finally {
     if (synthetic !== null) await Deno.remove(synthetic, { recursive: true });
+    await real?.cleanup();
   }
 }

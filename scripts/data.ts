@@ -20,9 +20,11 @@ const HELP = `Usage: deno task data [flags]
 
 Finds CIFAR-10 (--data PATH, CIFAR10_DATA, or the project's data/ folder), downloads the official
 archive if needed (md5-verified, resumable), extracts it once into data/cifar-10-batches-bin/, and
-prints the source, checksum status and images per split and class.
+prints the source, checksum status and images per split and class. The Python version (what
+torchvision downloads: cifar-10-python.tar.gz, cifar-10-batches-py/) is read too.
 
-  --data PATH            archive (.tar.gz), cifar-10-batches-bin/ folder, or a folder holding either
+  --data PATH            an archive (.tar.gz) of either version, a cifar-10-batches-bin/ or
+                         cifar-10-batches-py/ folder, or a folder holding one
   --seed N               seed of the train/valid split (default 42)
   --valid-fraction F     fraction of the training set held out for validation (default 0.2)
   --limit N / --test-limit N   count only the first N train / test images
@@ -112,7 +114,9 @@ export function formatSummary(summary: DataSummary): string {
   const lines = [
     source.synthetic ? "SYNTHETIC DATA (not CIFAR-10)" : "CIFAR-10",
     `Source:   ${source.description}`,
-    `Kind:     ${source.kind} — ${source.path}`,
+    `Kind:     ${source.kind}${
+      source.version === undefined ? "" : `, ${source.version} version`
+    } — ${source.path}`,
     `Checksum: ${checksum}`,
     `Split:    validFraction ${summary.validFraction}, seed ${summary.seed}`,
     `Images:   train ${counts.train}, valid ${counts.valid}, test ${counts.test} ` +

@@ -278,8 +278,19 @@ Deno.test("parseBenchArgs() reads the driver's flags and rejects others", () => 
   });
   assert.throws(() => parseBenchArgs(["--rounds", "0"]), {
     name: "RangeError",
-    message: 'Cannot parse --rounds: expected an integer ≥ 1, found "0"',
+    message: 'Cannot parse --rounds: expected an integer ≥ 1 in decimal digits, found "0"',
   });
+  for (const text of ["0x2", "1e1", "2.5"]) {
+    assert.throws(() => parseBenchArgs(["--steps", text]), {
+      name: "RangeError",
+      message: `Cannot parse --steps: expected an integer ≥ 1 in decimal digits, found "${text}"`,
+    });
+  }
+  assert.throws(() => parseBenchArgs(["--warmup", "-1"]), {
+    name: "RangeError",
+    message: 'Cannot parse --warmup: expected an integer ≥ 0 in decimal digits, found "-1"',
+  });
+  assert.equal(parseBenchArgs(["--warmup", "0"]).options.warmup, 0);
   assert.throws(() => parseBenchArgs(["--epochs", "3"]), {
     name: "RangeError",
     message:

@@ -17,6 +17,7 @@ import {
   PROJECT_ROOT,
 } from "../scripts/_jupyter.ts";
 import { listRuns } from "../lib/runs/mod.ts";
+import { displayPath } from "../lib/core/paths.ts";
 import {
   freePort,
   hasChromium,
@@ -429,7 +430,13 @@ Deno.test({
       await nb.select(at("parameters"));
       await nb.menu("Run", "Run Selected Cell and All Below");
       await nb.ranFrom(at("parameters"), before);
-      assert.match(await nb.text(at("parameters")), /Settings of the resumed run \(latest\)/);
+      // The caption names the run "latest" found, as a path inside the project (no machine's path).
+      const caption = (await nb.text(at("parameters"))).split("\n")[0];
+      assert.equal(
+        caption,
+        `Settings of the resumed run (${displayPath(join(runsDir, stoppedId), { root })})`,
+      );
+      assert.doesNotMatch(caption, /\(\//, "a project-relative path");
       const resumed = await nb.text(at("train"));
       const resumedEpochs = (resumed.match(/^Epoch: (\d+)/gm) ?? []).map((l) => Number(l.slice(7)));
       const remaining = Array.from({ length: 5 - epochsDone }, (_, i) => epochsDone + 1 + i);

@@ -1,13 +1,21 @@
 /**
- * The official CIFAR-10 archive on disk: its md5 (cached per path, size and modification time),
- * its atomic extraction into `<dataDir>/cifar-10-batches-bin/` with a marker recording the archive,
- * and the clean-up of extraction folders that a killed process left behind.
+ * The CIFAR-10 archives on disk, binary version (`cifar-10-binary.tar.gz`) or Python version
+ * (`cifar-10-python.tar.gz`): their md5 (cached per path, size and modification time), their atomic
+ * extraction into `<dataDir>/cifar-10-batches-bin/` or `<dataDir>/cifar-10-batches-py/` with a
+ * marker recording the archive, and the clean-up of extraction folders that a killed process left
+ * behind.
  * @module
  */
 
 import { dirname, join } from "node:path";
 import { statOrNull, writeFileAtomic } from "../core/fs.ts";
-import { BATCHES_FOLDER, type FolderContents, readCifar10Folder } from "./format.ts";
+import {
+  BATCHES_FOLDER,
+  type DataVersion,
+  type FolderContents,
+  readCifar10Folder,
+} from "./format.ts";
+import { PYTHON_BATCHES_FOLDER, readCifar10PythonFolder } from "./python_format.ts";
 import { md5File } from "./download.ts";
 import { readTarGz } from "./tar.ts";
 
@@ -15,6 +23,24 @@ import { readTarGz } from "./tar.ts";
 export const CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 /** md5 of the official archive. */
 export const CIFAR10_MD5 = "c32a1d4ab5d03f1284b67883e8d87530";
+/** md5 of the official Python version's archive, `cifar-10-python.tar.gz` (as torchvision checks it). */
+export const CIFAR10_PYTHON_MD5 = "c58f30108f718f92721af3b95e74349a";
+
+/**
+ * The folder a version's archive unpacks to, and so the folder its extracted copy has in the data
+ * folder.
+ *
+ * @param version `binary` or `python`.
+ * @returns `cifar-10-batches-bin` or `cifar-10-batches-py`.
+ * @example
+ * ```ts
+ * import { batchesFolder } from "./archive.ts";
+ * if (batchesFolder("python") !== "cifar-10-batches-py") throw new Error(batchesFolder("python"));
+ * ```
+ */
+export function batchesFolder(version: DataVersion): string {
+  return version === "python" ? PYTHON_BATCHES_FOLDER : BATCHES_FOLDER;
+}
 /** Marker written into an extracted folder, recording the archive it came from. */
 export const EXTRACTED_MARKER = ".extracted.json";
 /** Cache of archive checksums in the data folder, keyed by path, size and modification time. */
@@ -79,6 +105,8 @@ export interface ExtractedMarker {
   archiveSize: number;
   /** Whether its md5 was the official one. */
   checksum: "official" | "unofficial";
+  /** The version it held (absent in markers written before the Python version was read: binary). */
+  version?: DataVersion;
   /** First heading of a README.md next to the archive, if any (describes unofficial copies). */
   readmeTitle: string | null;
   /** When it was extracted (ISO time). */
@@ -88,7 +116,7 @@ export interface ExtractedMarker {
 /**
  * Reads the marker of an extracted folder.
  *
- * @param folder An extracted `cifar-10-batches-bin/` folder.
+ * @param folder An extracted `cifar-10-batches-bin/` or `cifar-10-batches-py/` folder.
  * @returns The marker, or null when the folder has none (or an unreadable one).
  * @example
  * ```ts
@@ -131,17 +159,19 @@ async function removeStaleExtractions(dataDir: string): Promise<void> {
 }
 
 /**
- * Extracts an archive's `cifar-10-batches-bin/` folder into `<dataDir>/cifar-10-batches-bin/`:
- * into a temporary folder first, validated by reading it completely, then renamed into place with
- * a marker recording the archive's md5. A damaged archive leaves nothing behind.
+ * Extracts an archive's `cifar-10-batches-bin/` folder (binary version) or `cifar-10-batches-py/`
+ * folder (Python version) into the folder of that name in `dataDir`: into a temporary folder
+ * first, validated by reading it completely, then renamed into place with a marker recording the
+ * archive's md5. A damaged archive leaves nothing behind. An archive holding both is read as the
+ * version of its first batches entry.
  *
  * @param archive The `.tar.gz` archive.
  * @param dataDir Where the folder goes.
  * @param options The archive's md5 (as computed by `archiveMd5`) and its checksum status.
- * @returns The final folder, its contents (already read, so callers need not read them again)
- *   and the marker.
- * @throws {SyntaxError} On corrupt or truncated gzip/tar data; {Error} when the archive holds no
- *   `cifar-10-batches-bin/` folder; and whatever `readCifar10Folder` throws.
+ * @returns The final folder, the version it holds, its contents (already read, so callers need
+ *   not read them again) and the marker.
+ * @throws {SyntaxError} On corrupt or truncated gzip/tar data; {Error} when the archive holds
+ *   neither folder; and whatever `readCifar10Folder` or `readCifar10PythonFolder` throws.
  * @example Extract an archive (writes files, so not run by `deno test --doc`)
  * ```ts ignore
  * import { archiveMd5, extractCifar10Archive } from "./archive.ts";
@@ -155,35 +185,52 @@ export async function extractCifar10Archive(
   archive: string,
   dataDir: string,
   options: { md5: string; checksum: "official" | "unofficial"; recordsPerFile?: number | null },
-): Promise<{ folder: string; contents: FolderContents; marker: ExtractedMarker }> {
+): Promise<
+  { folder: string; version: DataVersion; contents: FolderContents; marker: ExtractedMarker }
+> {
   await Deno.mkdir(dataDir, { recursive: true });
   await removeStaleExtractions(dataDir);
   const tmp = await Deno.makeTempDir({ dir: dataDir, prefix: ".extract-" });
   try {
-    // 1. Unpack the flat cifar-10-batches-bin/ folder, refusing unsafe paths.
-    const staged = join(tmp, BATCHES_FOLDER);
-    await Deno.mkdir(staged);
+    // 1. Unpack the flat batches folder of the first version seen, refusing unsafe paths.
     const seen: string[] = [];
+    let version: DataVersion | null = null;
+    let staged = "";
     let wanted = 0;
     for await (const entry of readTarGz(archive)) {
       const name = entry.name.replace(/^(\.\/)+/, "");
       if (seen.length < 8) seen.push(name);
-      if (entry.type !== "file" || !name.startsWith(`${BATCHES_FOLDER}/`)) continue;
-      const file = name.slice(BATCHES_FOLDER.length + 1);
+      if (entry.type !== "file") continue;
+      const top = name.slice(0, name.indexOf("/"));
+      const entryVersion: DataVersion | null = top === BATCHES_FOLDER
+        ? "binary"
+        : top === PYTHON_BATCHES_FOLDER
+        ? "python"
+        : null;
+      if (entryVersion === null || (version !== null && entryVersion !== version)) continue;
+      const file = name.slice(top.length + 1);
       if (file === "" || file.includes("/") || file === ".." || file.startsWith(".")) continue;
+      if (version === null) {
+        version = entryVersion;
+        staged = join(tmp, batchesFolder(version));
+        await Deno.mkdir(staged);
+      }
       await Deno.writeFile(join(staged, file), entry.data);
       wanted++;
     }
-    if (wanted === 0) {
+    if (version === null || wanted === 0) {
       throw new Error(
-        `Cannot use archive "${archive}": it holds no "${BATCHES_FOLDER}/" folder ` +
-          `(first entries: ${seen.join(", ") || "none"})`,
+        `Cannot use archive "${archive}": it holds no "${BATCHES_FOLDER}/" folder (binary ` +
+          `version) or "${PYTHON_BATCHES_FOLDER}/" folder (Python version) (first entries: ${
+            seen.join(", ") || "none"
+          })`,
       );
     }
 
     // 2. Validate by reading everything, then record where it came from.
-    const contents = await readCifar10Folder(staged, {
-      label: `${archive}:${BATCHES_FOLDER}`,
+    const read = version === "python" ? readCifar10PythonFolder : readCifar10Folder;
+    const contents = await read(staged, {
+      label: `${archive}:${batchesFolder(version)}`,
       recordsPerFile: options.recordsPerFile,
     });
     const marker: ExtractedMarker = {
@@ -191,6 +238,7 @@ export async function extractCifar10Archive(
       archiveMd5: options.md5,
       archiveSize: (await Deno.stat(archive)).size,
       checksum: options.checksum,
+      version,
       readmeTitle: await readmeTitle(archive),
       extractedAt: new Date().toISOString(),
     };
@@ -201,7 +249,7 @@ export async function extractCifar10Archive(
 
     // 3. Swap into place. Another process may be doing the same: if its folder from the same
     // archive won the race, keep that one.
-    const folder = join(dataDir, BATCHES_FOLDER);
+    const folder = join(dataDir, batchesFolder(version));
     for (let tries = 0; tries < 3; tries++) {
       if (await statOrNull(folder) !== null) {
         if ((await readExtractedMarker(folder))?.archiveMd5 === options.md5) break;
@@ -216,7 +264,7 @@ export async function extractCifar10Archive(
         if (tries === 2) throw error;
       }
     }
-    return { folder, contents, marker };
+    return { folder, version, contents, marker };
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }

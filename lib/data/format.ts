@@ -70,6 +70,49 @@ export interface NhwcTarget {
 }
 
 /**
+ * Writes one image stored as R, G, B planes (`src[start…start+3072)`) as NHWC pixels at image
+ * `index` of `images`. With `words` (a 32-bit view of a 4-byte-aligned `images`, little-endian
+ * machines only) it writes 4 pixels (12 bytes) as three 32-bit words, about twice as fast as byte
+ * stores: this is the hot path of loading.
+ */
+function planeImageToNhwc(
+  src: Uint8Array,
+  start: number,
+  images: Uint8Array,
+  words: Uint32Array | null,
+  index: number,
+): void {
+  let red = start;
+  let green = red + PLANE;
+  let blue = green + PLANE;
+  if (words !== null) {
+    let out = (index * IMAGE_BYTES) >>> 2;
+    for (let p = 0; p < PLANE; p += 4, red += 4, green += 4, blue += 4, out += 3) {
+      // Pixels p…p+3 as bytes R0 G0 B0 R1 | G1 B1 R2 G2 | B2 R3 G3 B3, lowest byte first.
+      words[out] = src[red]! | (src[green]! << 8) | (src[blue]! << 16) | (src[red + 1]! << 24);
+      words[out + 1] = src[green + 1]! | (src[blue + 1]! << 8) | (src[red + 2]! << 16) |
+        (src[green + 2]! << 24);
+      words[out + 2] = src[blue + 2]! | (src[red + 3]! << 8) | (src[green + 3]! << 16) |
+        (src[blue + 3]! << 24);
+    }
+    return;
+  }
+  let out = index * IMAGE_BYTES;
+  for (let p = 0; p < PLANE; p++, out += 3) {
+    images[out] = src[red + p]!;
+    images[out + 1] = src[green + p]!;
+    images[out + 2] = src[blue + p]!;
+  }
+}
+
+/** The 32-bit view `planeImageToNhwc` writes through, or null where it must write bytes. */
+function wordView(images: Uint8Array): Uint32Array | null {
+  return LITTLE_ENDIAN && images.byteOffset % 4 === 0
+    ? new Uint32Array(images.buffer, images.byteOffset, images.byteLength >>> 2)
+    : null;
+}
+
+/**
  * Converts records (label byte + R, G, B planes) into NHWC images and labels. A tight loop over
  * typed arrays: this is the hot path of loading. On little-endian machines with a 4-byte-aligned
  * output it writes 4 pixels (12 bytes) as three 32-bit words, about twice as fast as byte stores.
@@ -97,45 +140,49 @@ export function recordsToNhwc(
   const { images, labels } = target;
   const first = target.first ?? 0;
   const count = Math.floor(records.length / RECORD_BYTES);
-  if (LITTLE_ENDIAN && images.byteOffset % 4 === 0) {
-    const words = new Uint32Array(images.buffer, images.byteOffset, images.byteLength >>> 2);
-    for (let r = 0; r < count; r++) {
-      const src = r * RECORD_BYTES;
-      const label = records[src]!;
-      if (label >= numClasses) return r;
-      labels[first + r] = label;
-      let red = src + 1;
-      let green = red + PLANE;
-      let blue = green + PLANE;
-      let out = ((first + r) * IMAGE_BYTES) >>> 2;
-      for (let p = 0; p < PLANE; p += 4, red += 4, green += 4, blue += 4, out += 3) {
-        // Pixels p…p+3 as bytes R0 G0 B0 R1 | G1 B1 R2 G2 | B2 R3 G3 B3, lowest byte first.
-        words[out] = records[red]! | (records[green]! << 8) | (records[blue]! << 16) |
-          (records[red + 1]! << 24);
-        words[out + 1] = records[green + 1]! | (records[blue + 1]! << 8) |
-          (records[red + 2]! << 16) | (records[green + 2]! << 24);
-        words[out + 2] = records[blue + 2]! | (records[red + 3]! << 8) |
-          (records[green + 3]! << 16) | (records[blue + 3]! << 24);
-      }
-    }
-    return -1;
-  }
+  const words = wordView(images);
   for (let r = 0; r < count; r++) {
     const src = r * RECORD_BYTES;
     const label = records[src]!;
     if (label >= numClasses) return r;
     labels[first + r] = label;
-    const red = src + 1;
-    const green = red + PLANE;
-    const blue = green + PLANE;
-    let out = (first + r) * IMAGE_BYTES;
-    for (let p = 0; p < PLANE; p++, out += 3) {
-      images[out] = records[red + p]!;
-      images[out + 1] = records[green + p]!;
-      images[out + 2] = records[blue + p]!;
-    }
+    planeImageToNhwc(records, src + 1, images, words, first + r);
   }
   return -1;
+}
+
+/**
+ * Converts images stored as R, G, B planes without a label byte (`count × 3072` bytes: the rows of
+ * the Python version's `data` array) into NHWC images, from image `first` on. The same loop as
+ * `recordsToNhwc`.
+ *
+ * @param planes The images, each as its red, green and blue planes (`count × 3072` bytes).
+ * @param images The output, NHWC.
+ * @param first Index of the first image to write. @default 0
+ * @returns The number of images converted.
+ * @throws {RangeError} When `planes` is not a whole number of images or `images` is too small.
+ * @example
+ * ```ts
+ * import { planesToNhwc } from "./format.ts";
+ * const planes = new Uint8Array(3072);
+ * planes[2048] = 5; // blue of pixel 0
+ * const images = new Uint8Array(3072);
+ * if (planesToNhwc(planes, images) !== 1 || images[2] !== 5) throw new Error("bad");
+ * ```
+ */
+export function planesToNhwc(planes: Uint8Array, images: Uint8Array, first = 0): number {
+  const count = planes.length / IMAGE_BYTES;
+  if (!Number.isInteger(count) || (first + count) * IMAGE_BYTES > images.length) {
+    throw new RangeError(
+      `Cannot convert image planes: expected a multiple of ${IMAGE_BYTES} bytes fitting ` +
+        `${images.length / IMAGE_BYTES} images from image ${first}, found ${planes.length} bytes`,
+    );
+  }
+  const words = wordView(images);
+  for (let r = 0; r < count; r++) {
+    planeImageToNhwc(planes, r * IMAGE_BYTES, images, words, first + r);
+  }
+  return count;
 }
 
 /**
@@ -200,7 +247,16 @@ export interface DataSource {
   synthetic: boolean;
   /** One line for people, e.g. `CIFAR-10 from archive "…" (official checksum)`. */
   description: string;
+  /**
+   * Which of the official versions the files are in: the binary one (`cifar-10-batches-bin/`) or
+   * the Python one (`cifar-10-batches-py/`, pickles, as torchvision downloads it). Absent in
+   * records written before both were read, and for data generated in memory.
+   */
+  version?: DataVersion;
 }
+
+/** The versions of CIFAR-10 the loader reads: `binary` (`*.bin` records) or `python` (pickles). */
+export type DataVersion = "binary" | "python";
 
 /** A loaded data set. */
 export interface Cifar10Data {
@@ -212,6 +268,11 @@ export interface Cifar10Data {
   classNames: string[];
   /** Provenance. */
   source: DataSource;
+  /**
+   * The batches folder the images were read from (the folder given, or the extracted copy of an
+   * archive); absent for data generated in memory.
+   */
+  folder?: string;
 }
 
 /** What `readCifar10Folder` found. */
@@ -390,7 +451,7 @@ export async function readCifar10Folder(
       // garbage behind until V8 collected it, on top of the 184 MB the images need.
       if (fileBuffer.length < expected) fileBuffer = new Uint8Array(expected);
       const bytes = fileBuffer.subarray(0, expected);
-      const found = await readExactly(join(folder, file), bytes);
+      const found = await readFileInto(join(folder, file), bytes);
       // The size may have changed since the stat (a file being replaced): check again.
       if (found !== expected) {
         throw new RangeError(
@@ -416,10 +477,21 @@ export async function readCifar10Folder(
 }
 
 /**
- * Reads a file into `into`; returns its size when it fits (the bytes read), or a larger number
- * when the file holds more than `into.length` bytes.
+ * Reads a file into `into` (a reused buffer saves the garbage of one fresh array per batch file).
+ *
+ * @param path The file.
+ * @param into Where its bytes go; as long as the file is expected to be.
+ * @returns The file's size when it fits (the bytes read), or a larger number when the file holds
+ *   more than `into.length` bytes.
+ * @example Read a file of known size (reads a file, so not run by `deno test --doc`)
+ * ```ts ignore
+ * import { readFileInto } from "./format.ts";
+ * const buffer = new Uint8Array(30730000);
+ * const found = await readFileInto("data/cifar-10-batches-bin/test_batch.bin", buffer);
+ * if (found !== buffer.length) throw new Error(`found ${found} bytes`);
+ * ```
  */
-async function readExactly(path: string, into: Uint8Array): Promise<number> {
+export async function readFileInto(path: string, into: Uint8Array): Promise<number> {
   using file = await Deno.open(path, { read: true });
   let filled = 0;
   while (filled < into.length) {

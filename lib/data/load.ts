@@ -1,15 +1,26 @@
 /**
  * Loading CIFAR-10: find a copy, or download, verify and extract the official binary archive
  * (`cifar-10-binary.tar.gz`), and parse it into NHWC byte arrays, with a record of where it came
- * from (`DataSource`). The format lives in `format.ts`, the archive handling in `archive.ts`, and
- * the train/validation split and batches in `split.ts`.
+ * from (`DataSource`). Both official versions are read: the binary one and the Python one that
+ * torchvision downloads (`cifar-10-python.tar.gz`, `cifar-10-batches-py/`). The formats live in
+ * `format.ts` and `python_format.ts`, the archive handling in `archive.ts`, and the
+ * train/validation split and batches in `split.ts`.
  *
- * Where the data comes from, in order: `dataPath` (an archive, an extracted `cifar-10-batches-bin/`
- * folder, or a folder holding either), else the `CIFAR10_DATA` environment variable, else the
- * project's `data/` folder (its archive, reusing the extracted folder while the archive is unchanged;
- * else an extracted folder alone), else a download into `data/`.
- * An archive is extracted once into `data/cifar-10-batches-bin/` (atomically, with a marker
- * recording its md5), so later loads read the folder directly.
+ * Where the data comes from, in order:
+ * 1. `dataPath`, else the `CIFAR10_DATA` environment variable: an archive of either version, an
+ *    extracted `cifar-10-batches-bin/` or `cifar-10-batches-py/` folder, or a folder holding one
+ *    of these (looked for in that order: `cifar-10-batches-bin/`, `cifar-10-binary.tar.gz`,
+ *    `cifar-10-batches-py/`, `cifar-10-python.tar.gz`).
+ * 2. Else the project's `data/` folder: `cifar-10-binary.tar.gz` (reusing its extracted folder
+ *    while the archive is unchanged), else `cifar-10-batches-bin/`, else `cifar-10-python.tar.gz`
+ *    (the same way), else `cifar-10-batches-py/`: what `datasets.CIFAR10(root="data",
+ *    download=True)` leaves is found as it is.
+ * 3. Else a download of the binary version into `data/`.
+ *
+ * An archive is extracted once into `data/cifar-10-batches-bin/` or `data/cifar-10-batches-py/`
+ * (atomically, with a marker recording its md5), so later loads read the folder directly. Each
+ * version's official md5 is checked; a copy whose md5 differs is used after the structural checks,
+ * with a one-line notice.
  * @module
  */
 
@@ -21,15 +32,25 @@ import {
   BATCHES_FOLDER,
   type Cifar10Data,
   type DataSource,
+  type DataVersion,
   type FolderContents,
   readCifar10Folder,
   TRAIN_BATCH_FILES,
 } from "./format.ts";
 import {
+  PYTHON_ARCHIVE_NAME,
+  PYTHON_BATCHES_FOLDER,
+  PYTHON_TRAIN_BATCH_FILES,
+  readCifar10PythonFolder,
+} from "./python_format.ts";
+import {
   archiveMd5,
+  batchesFolder,
   CIFAR10_MD5,
+  CIFAR10_PYTHON_MD5,
   CIFAR10_URL,
   extractCifar10Archive,
+  type ExtractedMarker,
   readExtractedMarker,
 } from "./archive.ts";
 import {
@@ -43,8 +64,9 @@ import { generateSyntheticData, type SyntheticOptions } from "./synthetic.ts";
 /** Options of `loadCifar10`. */
 export interface LoadOptions {
   /**
-   * An archive, an extracted `cifar-10-batches-bin/` folder, or a folder holding either. Null or
-   * absent: the `CIFAR10_DATA` environment variable if set, else the data folder.
+   * An archive (binary or Python version), an extracted `cifar-10-batches-bin/` or
+   * `cifar-10-batches-py/` folder, or a folder holding one of these. Null or absent: the
+   * `CIFAR10_DATA` environment variable if set, else the data folder.
    * @default null
    */
   dataPath?: string | null;
@@ -54,8 +76,10 @@ export interface LoadOptions {
   download?: boolean;
   /** Download URL. @default CIFAR10_URL */
   url?: string;
-  /** md5 the download must have. @default CIFAR10_MD5 */
+  /** md5 the download must have, and the binary version's official md5. @default CIFAR10_MD5 */
   expectedMd5?: string;
+  /** The Python version's official md5. @default CIFAR10_PYTHON_MD5 */
+  expectedPythonMd5?: string;
   /** The fetch used to download (for tests and proxies). @default globalThis.fetch */
   fetch?: FetchFunction;
   /** Download progress; null for silence. @default a progress bar on stderr */
@@ -101,44 +125,78 @@ function envDataPath(env: Record<string, string | undefined> | undefined): strin
   }
 }
 
-function checksumText(checksum: DataSource["checksum"], md5: string | null): string {
+/** How a version is named in descriptions: `CIFAR-10` or `CIFAR-10 (Python version)`. */
+function versionTitle(version: DataVersion): string {
+  return version === "python" ? "CIFAR-10 (Python version)" : "CIFAR-10";
+}
+
+function checksumText(
+  checksum: DataSource["checksum"],
+  md5: string | null,
+  official: string,
+): string {
   if (checksum === "official") return "official checksum";
-  if (checksum === "unofficial") return `unofficial checksum: md5 ${md5}, official ${CIFAR10_MD5}`;
+  if (checksum === "unofficial") return `unofficial checksum: md5 ${md5}, official ${official}`;
   return "checksum unchecked";
 }
 
-function unofficialNotice(archive: string, md5: string, title: string | null): string {
-  return `Notice: "${archive}" is not the official CIFAR-10 archive (md5 ${md5}, official ` +
-    `${CIFAR10_MD5}${title ? `; its README: "${title}"` : ""}); it passed the structural checks ` +
+function unofficialNotice(
+  archive: string,
+  md5: string,
+  title: string | null,
+  version: DataVersion,
+  official: string,
+): string {
+  const what = version === "python"
+    ? "the official CIFAR-10 archive (Python version)"
+    : "the official CIFAR-10 archive";
+  return `Notice: "${archive}" is not ${what} (md5 ${md5}, official ` +
+    `${official}${title ? `; its README: "${title}"` : ""}); it passed the structural checks ` +
     `and is used as given.`;
 }
 
-function syntheticSource(path: string, contents: FolderContents): DataSource {
+function syntheticSource(path: string, contents: FolderContents, version: DataVersion): DataSource {
   const marker = contents.syntheticDescription ?? "";
   // The description must say "synthetic" whatever the marker file says.
   const text = /synthetic/i.test(marker)
     ? marker
     : `Synthetic data set, not CIFAR-10 ${marker}`.trim();
+  const layout = version === "python" ? ", in the Python version's layout" : "";
   return {
     kind: "synthetic",
     path,
     checksum: "unchecked",
     md5: null,
     synthetic: true,
+    version,
     description:
-      `${text} (from "${path}": ${contents.train.count} train / ${contents.test.count} ` +
+      `${text} (from "${path}"${layout}: ${contents.train.count} train / ${contents.test.count} ` +
       `test images)`,
   };
 }
 
 interface LoadSettings {
   dataDir: string;
-  officialMd5: string;
+  officialMd5: Record<DataVersion, string>;
   notice: (message: string) => void;
   recordsPerFile: number | null | undefined;
 }
 
-/** Loads from an archive, reusing `<dataDir>/cifar-10-batches-bin/` when its marker matches. */
+/** Loaded contents, as `loadCifar10` returns them. */
+function loaded(contents: FolderContents, source: DataSource, folder: string): Cifar10Data {
+  return {
+    train: contents.train,
+    test: contents.test,
+    classNames: contents.classNames,
+    source,
+    folder,
+  };
+}
+
+/**
+ * Loads from an archive of either version, reusing `<dataDir>/cifar-10-batches-bin/` or
+ * `<dataDir>/cifar-10-batches-py/` when its marker records the archive's md5.
+ */
 async function loadArchive(
   archive: string,
   kind: "archive" | "download",
@@ -147,14 +205,24 @@ async function loadArchive(
 ): Promise<Cifar10Data> {
   const { dataDir, officialMd5, notice, recordsPerFile } = settings;
   const md5 = knownMd5 ?? await archiveMd5(archive, dataDir);
-  const checksum: "official" | "unofficial" = md5 === officialMd5 ? "official" : "unofficial";
-  const folder = join(dataDir, BATCHES_FOLDER);
-  const marker = await readExtractedMarker(folder);
+  const checksum: "official" | "unofficial" =
+    md5 === officialMd5.binary || md5 === officialMd5.python ? "official" : "unofficial";
+  let reused: { version: DataVersion; marker: ExtractedMarker } | null = null;
+  for (const version of ["binary", "python"] as const) {
+    const marker = await readExtractedMarker(join(dataDir, batchesFolder(version)));
+    if (marker?.archiveMd5 === md5) {
+      reused = { version, marker };
+      break;
+    }
+  }
   let contents: FolderContents;
   let title: string | null;
-  if (marker?.archiveMd5 === md5) {
-    contents = await readCifar10Folder(folder, { recordsPerFile });
-    title = marker.readmeTitle;
+  let version: DataVersion;
+  if (reused !== null) {
+    version = reused.version;
+    const read = version === "python" ? readCifar10PythonFolder : readCifar10Folder;
+    contents = await read(join(dataDir, batchesFolder(version)), { recordsPerFile });
+    title = reused.marker.readmeTitle;
   } else {
     const extracted = await extractCifar10Archive(archive, dataDir, {
       md5,
@@ -163,68 +231,82 @@ async function loadArchive(
     });
     contents = extracted.contents;
     title = extracted.marker.readmeTitle;
+    version = extracted.version;
   }
+  const folder = join(dataDir, batchesFolder(version));
   if (contents.synthetic) {
-    const source = { ...syntheticSource(archive, contents), checksum, md5 };
-    return { train: contents.train, test: contents.test, classNames: contents.classNames, source };
+    return loaded(
+      contents,
+      { ...syntheticSource(archive, contents, version), checksum, md5 },
+      folder,
+    );
   }
-  if (checksum === "unofficial") notice(unofficialNotice(archive, md5, title));
+  const official = officialMd5[version];
+  if (checksum === "unofficial") notice(unofficialNotice(archive, md5, title, version, official));
   const from = kind === "download" ? "downloaded archive" : "archive";
-  return {
-    train: contents.train,
-    test: contents.test,
-    classNames: contents.classNames,
-    source: {
-      kind,
-      path: archive,
-      checksum,
-      md5,
-      synthetic: false,
-      description: `CIFAR-10 from ${from} "${archive}" (${checksumText(checksum, md5)}${
-        title && checksum === "unofficial" ? `; README: "${title}"` : ""
-      })`,
-    },
-  };
+  return loaded(contents, {
+    kind,
+    path: archive,
+    checksum,
+    md5,
+    synthetic: false,
+    version,
+    description: `${versionTitle(version)} from ${from} "${archive}" (${
+      checksumText(checksum, md5, official)
+    }${title && checksum === "unofficial" ? `; README: "${title}"` : ""})`,
+  }, folder);
 }
 
-/** Loads an extracted folder given directly (no archive to compare with). */
-async function loadFolder(folder: string, settings: LoadSettings): Promise<Cifar10Data> {
+/** Loads an extracted folder of either version given directly (no archive to compare with). */
+async function loadFolder(
+  folder: string,
+  version: DataVersion,
+  settings: LoadSettings,
+): Promise<Cifar10Data> {
   const { notice, recordsPerFile } = settings;
-  const contents = await readCifar10Folder(folder, { recordsPerFile });
+  const read = version === "python" ? readCifar10PythonFolder : readCifar10Folder;
+  const contents = await read(folder, { recordsPerFile });
   if (contents.synthetic) {
-    const source = syntheticSource(folder, contents);
-    return { train: contents.train, test: contents.test, classNames: contents.classNames, source };
+    return loaded(contents, syntheticSource(folder, contents, version), folder);
   }
   const marker = await readExtractedMarker(folder);
   const checksum = marker?.checksum ?? "unchecked";
   const md5 = marker?.archiveMd5 ?? null;
+  const official = settings.officialMd5[version];
   if (marker && checksum === "unofficial") {
-    notice(unofficialNotice(marker.archivePath, marker.archiveMd5, marker.readmeTitle));
+    notice(
+      unofficialNotice(
+        marker.archivePath,
+        marker.archiveMd5,
+        marker.readmeTitle,
+        version,
+        official,
+      ),
+    );
   }
   const origin = marker ? `extracted from "${marker.archivePath}", ` : "";
-  return {
-    train: contents.train,
-    test: contents.test,
-    classNames: contents.classNames,
-    source: {
-      kind: "folder",
-      path: folder,
-      checksum,
-      md5,
-      synthetic: false,
-      description: `CIFAR-10 from folder "${folder}" (${origin}${checksumText(checksum, md5)}${
-        marker?.readmeTitle && checksum === "unofficial" ? `; README: "${marker.readmeTitle}"` : ""
-      })`,
-    },
-  };
+  return loaded(contents, {
+    kind: "folder",
+    path: folder,
+    checksum,
+    md5,
+    synthetic: false,
+    version,
+    description: `${versionTitle(version)} from folder "${folder}" (${origin}${
+      checksumText(checksum, md5, official)
+    }${
+      marker?.readmeTitle && checksum === "unofficial" ? `; README: "${marker.readmeTitle}"` : ""
+    })`,
+  }, folder);
 }
 
 /**
- * Loads CIFAR-10: finds a local copy (see the module docs for the order), or downloads the
- * official archive (md5-verified, resumable), extracts it once, and parses all 60,000 images into
- * NHWC byte arrays. An archive whose md5 is not the official one is accepted after the structural
- * checks with a one-line notice, and reported as `checksum: "unofficial"`. With `synthetic`, it
- * generates a small synthetic data set instead, reported as such.
+ * Loads CIFAR-10: finds a local copy of the binary or the Python version (see the module docs for
+ * the order), or downloads the official binary archive (md5-verified, resumable), extracts it
+ * once, and parses all 60,000 images into NHWC byte arrays. An archive whose md5 is not its
+ * version's official one is accepted after the structural checks with a one-line notice, and
+ * reported as `checksum: "unofficial"`. With `synthetic`, it generates a small synthetic data set
+ * instead, reported as such.
  *
  * @param options Where to look, whether to download, progress and notices.
  * @returns Train and test images, class names and the source.
@@ -245,7 +327,10 @@ export async function loadCifar10(options: LoadOptions = {}): Promise<Cifar10Dat
     return generateSyntheticData(options.synthetic === true ? {} : options.synthetic);
   }
   const dataDir = resolve(options.dataDir ?? defaultDataDir());
-  const officialMd5 = (options.expectedMd5 ?? CIFAR10_MD5).toLowerCase();
+  const officialMd5 = {
+    binary: (options.expectedMd5 ?? CIFAR10_MD5).toLowerCase(),
+    python: (options.expectedPythonMd5 ?? CIFAR10_PYTHON_MD5).toLowerCase(),
+  };
   const dataPath = options.dataPath ?? envDataPath(options.env);
   const settings: LoadSettings = {
     dataDir,
@@ -254,7 +339,7 @@ export async function loadCifar10(options: LoadOptions = {}): Promise<Cifar10Dat
     recordsPerFile: options.recordsPerFile,
   };
 
-  // 1. A path given: an archive, a batches folder, or a folder holding either.
+  // 1. A path given: an archive, a batches folder of either version, or a folder holding one.
   if (dataPath !== null) {
     const path = resolve(dataPath);
     const info = await statOrNull(path);
@@ -265,36 +350,53 @@ export async function loadCifar10(options: LoadOptions = {}): Promise<Cifar10Dat
       );
     }
     if (info.isFile) return loadArchive(path, "archive", settings);
-    if (await statOrNull(join(path, TRAIN_BATCH_FILES[0]!))) return loadFolder(path, settings);
+    if (await statOrNull(join(path, TRAIN_BATCH_FILES[0]!))) {
+      return loadFolder(path, "binary", settings);
+    }
+    if (await statOrNull(join(path, PYTHON_TRAIN_BATCH_FILES[0]!))) {
+      return loadFolder(path, "python", settings);
+    }
     if (await statOrNull(join(path, BATCHES_FOLDER))) {
-      return loadFolder(join(path, BATCHES_FOLDER), settings);
+      return loadFolder(join(path, BATCHES_FOLDER), "binary", settings);
     }
     if (await statOrNull(join(path, ARCHIVE_NAME))) {
       return loadArchive(join(path, ARCHIVE_NAME), "archive", settings);
     }
+    if (await statOrNull(join(path, PYTHON_BATCHES_FOLDER))) {
+      return loadFolder(join(path, PYTHON_BATCHES_FOLDER), "python", settings);
+    }
+    if (await statOrNull(join(path, PYTHON_ARCHIVE_NAME))) {
+      return loadArchive(join(path, PYTHON_ARCHIVE_NAME), "archive", settings);
+    }
     throw new Error(
-      `Cannot find CIFAR-10 data in folder "${path}": expected "${TRAIN_BATCH_FILES[0]}", a ` +
-        `"${BATCHES_FOLDER}/" folder or "${ARCHIVE_NAME}" in it`,
+      `Cannot find CIFAR-10 data in folder "${path}": expected "${TRAIN_BATCH_FILES[0]}" or ` +
+        `"${PYTHON_TRAIN_BATCH_FILES[0]}", a "${BATCHES_FOLDER}/" or "${PYTHON_BATCHES_FOLDER}/" ` +
+        `folder, or "${ARCHIVE_NAME}" or "${PYTHON_ARCHIVE_NAME}" in it`,
     );
   }
 
-  // 2. The data folder: an extracted copy (re-extracted if the archive beside it changed).
-  const folder = join(dataDir, BATCHES_FOLDER);
-  const archive = join(dataDir, ARCHIVE_NAME);
-  if (await isFile(archive)) return loadArchive(archive, "archive", settings);
-  if (await statOrNull(folder)) return loadFolder(folder, settings);
+  // 2. The data folder: an archive (its extracted copy reused while unchanged), else an extracted
+  // folder; the binary version first, then the Python version.
+  for (const version of ["binary", "python"] as const) {
+    const archive = join(dataDir, version === "python" ? PYTHON_ARCHIVE_NAME : ARCHIVE_NAME);
+    const folder = join(dataDir, batchesFolder(version));
+    if (await isFile(archive)) return loadArchive(archive, "archive", settings);
+    if (await statOrNull(folder)) return loadFolder(folder, version, settings);
+  }
 
-  // 3. Download into the data folder.
+  // 3. Download the binary version into the data folder.
   const url = options.url ?? CIFAR10_URL;
+  const archive = join(dataDir, ARCHIVE_NAME);
   if (options.download === false) {
     throw new Error(
-      `Cannot find CIFAR-10 in "${dataDir}": no "${BATCHES_FOLDER}/" folder or "${ARCHIVE_NAME}"; ` +
-        `run \`deno task data\` to download it from ${url}, or pass --data PATH (or set CIFAR10_DATA)`,
+      `Cannot find CIFAR-10 in "${dataDir}": no "${BATCHES_FOLDER}/" folder or "${ARCHIVE_NAME}" ` +
+        `(nor the Python version's "${PYTHON_BATCHES_FOLDER}/" or "${PYTHON_ARCHIVE_NAME}"); run ` +
+        `\`deno task data\` to download it from ${url}, or pass --data PATH (or set CIFAR10_DATA)`,
     );
   }
   await Deno.mkdir(dataDir, { recursive: true });
   const result = await downloadFile(url, archive, {
-    expectedMd5: officialMd5,
+    expectedMd5: officialMd5.binary,
     fetch: options.fetch,
     onProgress: options.onProgress === undefined ? createProgressBar() : options.onProgress,
   });

@@ -44,6 +44,7 @@ Deno.test("loadCifar10() extracts an archive in the data folder once, then reuse
       checksum: "official",
       md5: md5(bytes),
       synthetic: false,
+      version: "binary",
       description: `CIFAR-10 from archive "${join(dataDir, ARCHIVE_NAME)}" (official checksum)`,
     });
     assert.deepEqual(notices, []);
@@ -134,7 +135,7 @@ Deno.test("loadCifar10() rejects a damaged archive and leaves nothing behind", a
         "no batches folder",
         await gzip(writeTar([{ name: "other/x.bin", data: new Uint8Array(3) }])),
         "Error",
-        /^Cannot use archive ".*bad\.tar\.gz": it holds no "cifar-10-batches-bin\/" folder \(first entries: other\/x\.bin\)$/,
+        /^Cannot use archive ".*bad\.tar\.gz": it holds no "cifar-10-batches-bin\/" folder \(binary version\) or "cifar-10-batches-py\/" folder \(Python version\) \(first entries: other\/x\.bin\)$/,
       ],
       [
         "missing batch file",

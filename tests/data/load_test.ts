@@ -77,6 +77,7 @@ Deno.test("loadCifar10() reads a folder from dataPath or CIFAR10_DATA", async ()
         checksum: "unchecked",
         md5: null,
         synthetic: false,
+        version: "binary",
         description: `CIFAR-10 from folder "${folder}" (checksum unchecked)`,
       });
     }
@@ -89,7 +90,8 @@ Deno.test("loadCifar10() says what to do when nothing is found", async () => {
     await assert.rejects(() => loadCifar10({ dataDir: dir, download: false, env: {} }), {
       name: "Error",
       message: `Cannot find CIFAR-10 in "${dir}": no "cifar-10-batches-bin/" folder or ` +
-        '"cifar-10-binary.tar.gz"; run `deno task data` to download it from ' +
+        '"cifar-10-binary.tar.gz" (nor the Python version\'s "cifar-10-batches-py/" or ' +
+        '"cifar-10-python.tar.gz"); run `deno task data` to download it from ' +
         "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, or pass --data PATH (or set " +
         "CIFAR10_DATA)",
     });
@@ -100,8 +102,9 @@ Deno.test("loadCifar10() says what to do when nothing is found", async () => {
     });
     await assert.rejects(() => loadCifar10({ dataPath: dir, dataDir: dir }), {
       name: "Error",
-      message: `Cannot find CIFAR-10 data in folder "${dir}": expected "data_batch_1.bin", a ` +
-        '"cifar-10-batches-bin/" folder or "cifar-10-binary.tar.gz" in it',
+      message: `Cannot find CIFAR-10 data in folder "${dir}": expected "data_batch_1.bin" or ` +
+        '"data_batch_1", a "cifar-10-batches-bin/" or "cifar-10-batches-py/" folder, or ' +
+        '"cifar-10-binary.tar.gz" or "cifar-10-python.tar.gz" in it',
     });
   });
 });
