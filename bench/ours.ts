@@ -105,7 +105,9 @@ export async function readFirstRecords(
     const path = `${inner}/${name}`;
     if (!exists(path)) {
       throw new Error(
-        `Cannot read CIFAR-10 batch "${name}": expected the file at "${path}", found nothing`,
+        `Cannot read CIFAR-10 batch "${name}": expected the file at "${path}", found nothing ` +
+          "(bench/ours.ts reads the binary batches folder that deno task bench hands it; give an " +
+          "archive or the Python version to deno task bench --data, which resolves it)",
       );
     }
     const bytes = await Deno.readFile(path);
@@ -429,6 +431,12 @@ export function parseOursArgs(args: string[]): OursOptions {
 }
 
 if (import.meta.main) {
-  const result = await runOursBench(parseOursArgs(Deno.args));
-  console.log(JSON.stringify(result));
+  try {
+    const result = await runOursBench(parseOursArgs(Deno.args));
+    console.log(JSON.stringify(result));
+  } catch (error) {
+    // Bad flags and unusable data are the user's to fix: the message, not a stack trace.
+    console.error(`bench/ours.ts: ${error instanceof Error ? error.message : String(error)}`);
+    Deno.exit(1);
+  }
 }

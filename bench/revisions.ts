@@ -16,7 +16,8 @@
 import { join, resolve } from "node:path";
 import { type BenchResult, runSide, writeSyntheticData } from "./bench.ts";
 import { describeMachine, median } from "./stats.ts";
-import { parseFlags } from "../lib/core/flags.ts";
+import { parseFlags, parseInteger } from "../lib/core/flags.ts";
+import { type BenchData, prepareBenchData } from "./bench_data.ts";
 
 /** One measure of one side: its samples over all rounds. */
 export interface RevisionSamples {
@@ -78,12 +79,12 @@ async function main(args: string[]): Promise<void> {
       "Cannot compare revisions: expected --baseline REF (e.g. HEAD~1), found none",
     );
   }
-  const rounds = Number(flags.get("--rounds") ?? "3");
-  if (!Number.isInteger(rounds) || rounds < 1) {
-    throw new RangeError(
-      `Cannot parse --rounds: expected an integer ≥ 1, found "${flags.get("--rounds")}"`,
-    );
-  }
+  const rounds = parseInteger(flags.get("--rounds") as string ?? "3", "--rounds", { min: 1 });
+  // The real data first, so a bad --data fails before a worktree is made.
+  const userData = flags.get("--data") as string | undefined;
+  const real: BenchData | null = userData === undefined
+    ? null
+    : await prepareBenchData(resolve(userData));
   const root = await git(["rev-parse", "--show-toplevel"], Deno.cwd());
   const commit = await git(["rev-parse", "--short", baseline], root);
   const head = await git(["rev-parse", "--short", "HEAD"], root);
@@ -95,12 +96,16 @@ async function main(args: string[]): Promise<void> {
     for (const shared of ["node_modules", ".tools"]) {
       await Deno.symlink(join(root, shared), join(worktree, shared));
     }
-    let data = flags.get("--data") as string | undefined;
-    if (data === undefined) {
+    // Both sides read one binary folder: the real data resolved as every command resolves --data.
+    let data: string, dataDescription: string;
+    if (real === null) {
       console.error(`Writing SYNTHETIC data (not CIFAR-10) to ${scratch}/data`);
       data = await writeSyntheticData(join(scratch, "data"), { seed: 42 });
+      dataDescription = "synthetic (random pixels, CIFAR-10 layout; NOT CIFAR-10)";
+    } else {
+      data = real!.folder;
+      dataDescription = real!.description;
     }
-    data = resolve(data);
     const sides = { baseline: worktree, current: root } as const;
     const results: Record<keyof typeof sides, BenchResult[]> = { baseline: [], current: [] };
     for (let round = 1; round <= rounds; round++) {
@@ -133,7 +138,7 @@ async function main(args: string[]): Promise<void> {
       }
     }
     console.log(
-      `Machine: ${describeMachine()}. Data: ${data}. ` +
+      `Machine: ${describeMachine()}. Data: ${dataDescription}. ` +
         `${rounds} alternating round(s); medians of all samples.`,
     );
     console.log(`baseline: ${commit}; current: ${head}${dirty ? " + uncommitted changes" : ""}`);
@@ -149,6 +154,7 @@ async function main(args: string[]): Promise<void> {
       console.error(`Could not remove the worktree ${worktree}: ${(error as Error).message}`)
     );
     await Deno.remove(scratch, { recursive: true }).catch(() => {});
+    await real?.cleanup();
   }
 }
 

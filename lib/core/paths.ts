@@ -2,11 +2,12 @@
  * Paths as people should read them in outputs that may be published: a notebook's captions and
  * messages, exported HTML, run listings. An absolute path names the machine it ran on (its user,
  * its folders) and means nothing to a reader elsewhere, so a path inside the project is shown
- * relative to the project, one under the home folder as `~/…`, and only others in full.
+ * relative to the project, one under the home folder as `~/…`, one beside the project (in the
+ * folder holding it, as a shared data set often is) as `../…`, and only others in full.
  * @module
  */
 
-import { isAbsolute, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The project's root folder (the one holding `deno.json`), from this module's location. */
@@ -38,8 +39,9 @@ export interface DisplayPathOptions {
 
 /**
  * A path as a published output shows it: relative to the project when inside it (`runs/2026…`,
- * `.` for the project itself), `~/…` when under the home folder, else absolute. Relative input
- * is taken against the current folder.
+ * `.` for the project itself), `~/…` when under the home folder, `../…` when beside the project
+ * (in the folder holding it, unless that is `/`), else absolute. Relative input is taken against
+ * the current folder.
  *
  * @param path The path.
  * @param options The project root and home folder (for tests).
@@ -51,6 +53,9 @@ export interface DisplayPathOptions {
  * if (displayPath("/home/ann/cifar/runs/r1", at) !== "runs/r1") throw new Error();
  * if (displayPath("/home/ann/data/c.tar.gz", at) !== "~/data/c.tar.gz") throw new Error();
  * if (displayPath("/srv/c.tar.gz", at) !== "/srv/c.tar.gz") throw new Error();
+ * if (displayPath("/work/shared/c.tar.gz", { root: "/work/main" }) !== "../shared/c.tar.gz") {
+ *   throw new Error();
+ * }
  * ```
  */
 export function displayPath(path: string, options: DisplayPathOptions = {}): string {
@@ -61,6 +66,10 @@ export function displayPath(path: string, options: DisplayPathOptions = {}): str
   if (home !== null && home !== "/" && inside(absolute, resolve(home))) {
     const rel = relative(resolve(home), absolute);
     return rel === "" ? "~" : `~${sep}${rel}`;
+  }
+  const parent = dirname(root);
+  if (parent !== root && dirname(parent) !== parent && inside(absolute, parent)) {
+    return relative(root, absolute);
   }
   return absolute;
 }

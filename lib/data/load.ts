@@ -27,6 +27,7 @@
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isFile, statOrNull } from "../core/fs.ts";
+import { displayPath } from "../core/paths.ts";
 import {
   ARCHIVE_NAME,
   BATCHES_FOLDER,
@@ -150,7 +151,7 @@ function unofficialNotice(
   const what = version === "python"
     ? "the official CIFAR-10 archive (Python version)"
     : "the official CIFAR-10 archive";
-  return `Notice: "${archive}" is not ${what} (md5 ${md5}, official ` +
+  return `Notice: "${displayPath(archive)}" is not ${what} (md5 ${md5}, official ` +
     `${official}${title ? `; its README: "${title}"` : ""}); it passed the structural checks ` +
     `and is used as given.`;
 }
@@ -170,7 +171,9 @@ function syntheticSource(path: string, contents: FolderContents, version: DataVe
     synthetic: true,
     version,
     description:
-      `${text} (from "${path}"${layout}: ${contents.train.count} train / ${contents.test.count} ` +
+      `${text} (from "${
+        displayPath(path)
+      }"${layout}: ${contents.train.count} train / ${contents.test.count} ` +
       `test images)`,
   };
 }
@@ -251,7 +254,7 @@ async function loadArchive(
     md5,
     synthetic: false,
     version,
-    description: `${versionTitle(version)} from ${from} "${archive}" (${
+    description: `${versionTitle(version)} from ${from} "${displayPath(archive)}" (${
       checksumText(checksum, md5, official)
     }${title && checksum === "unofficial" ? `; README: "${title}"` : ""})`,
   }, folder);
@@ -284,7 +287,7 @@ async function loadFolder(
       ),
     );
   }
-  const origin = marker ? `extracted from "${marker.archivePath}", ` : "";
+  const origin = marker ? `extracted from "${displayPath(marker.archivePath)}", ` : "";
   return loaded(contents, {
     kind: "folder",
     path: folder,
@@ -292,7 +295,7 @@ async function loadFolder(
     md5,
     synthetic: false,
     version,
-    description: `${versionTitle(version)} from folder "${folder}" (${origin}${
+    description: `${versionTitle(version)} from folder "${displayPath(folder)}" (${origin}${
       checksumText(checksum, md5, official)
     }${
       marker?.readmeTitle && checksum === "unofficial" ? `; README: "${marker.readmeTitle}"` : ""

@@ -15,6 +15,12 @@ Deno.test("displayPath() shows project paths relative, home paths as ~/…, othe
   assert.equal(displayPath("/srv/data", { ...at, home: null }), "/srv/data");
   // HOME=/ would make every path "~/…": shown in full instead.
   assert.equal(displayPath("/srv/data", { root: "/p", home: "/" }), "/srv/data");
+  // Beside the project (a shared data set next to the clone): ../…, unless the parent is /.
+  const work = { root: "/work/main", home: "/root" };
+  assert.equal(displayPath("/work/shared/datasets/c.tar.gz", work), "../shared/datasets/c.tar.gz");
+  assert.equal(displayPath("/work", work), "..");
+  assert.equal(displayPath("/srv/c.tar.gz", work), "/srv/c.tar.gz");
+  assert.equal(displayPath("/srv/c.tar.gz", { root: "/p", home: null }), "/srv/c.tar.gz");
   // The default root is this project.
   assert.equal(displayPath(`${PROJECT_ROOT}/runs/r1`), "runs/r1");
 });

@@ -17,6 +17,7 @@ import {
 import { loadCifar10 } from "../../lib/data/load.ts";
 import { gzip, writeTar } from "../../lib/data/tar.ts";
 import { entries, makeTinyFolder, md5, packFolder, TINY } from "./_fixtures.ts";
+import { displayPath } from "../../lib/core/paths.ts";
 
 Deno.test("loadCifar10() extracts an archive in the data folder once, then reuses it", async () => {
   await withTempDir(async (dir) => {
@@ -45,7 +46,9 @@ Deno.test("loadCifar10() extracts an archive in the data folder once, then reuse
       md5: md5(bytes),
       synthetic: false,
       version: "binary",
-      description: `CIFAR-10 from archive "${join(dataDir, ARCHIVE_NAME)}" (official checksum)`,
+      description: `CIFAR-10 from archive "${
+        displayPath(join(dataDir, ARCHIVE_NAME))
+      }" (official checksum)`,
     });
     assert.deepEqual(notices, []);
     assert.equal(first.train.count, 5 * TINY);

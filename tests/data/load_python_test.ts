@@ -6,6 +6,7 @@ import { PYTHON_ARCHIVE_NAME, PYTHON_BATCHES_FOLDER } from "../../lib/data/pytho
 import { CIFAR10_PYTHON_MD5, EXTRACTED_MARKER } from "../../lib/data/archive.ts";
 import { loadCifar10 } from "../../lib/data/load.ts";
 import { writeSyntheticDataset } from "../../lib/data/synthetic.ts";
+import { displayPath } from "../../lib/core/paths.ts";
 import {
   entries,
   makeTinyPythonFolder,
@@ -40,7 +41,9 @@ Deno.test("loadCifar10() reads a cifar-10-batches-py/ folder given directly or b
         md5: null,
         synthetic: false,
         version: "python",
-        description: `CIFAR-10 (Python version) from folder "${folder}" (checksum unchecked)`,
+        description: `CIFAR-10 (Python version) from folder "${
+          displayPath(folder)
+        }" (checksum unchecked)`,
       });
       assert.equal(data.folder, folder);
       assert.deepEqual(data.train, expected.train);
@@ -75,7 +78,9 @@ Deno.test("loadCifar10() extracts data/cifar-10-python.tar.gz once into data/cif
       md5: md5(bytes),
       synthetic: false,
       version: "python",
-      description: `CIFAR-10 (Python version) from archive "${archive}" (official checksum)`,
+      description: `CIFAR-10 (Python version) from archive "${
+        displayPath(archive)
+      }" (official checksum)`,
     });
     assert.deepEqual(notices, []);
     assert.equal(first.folder, join(dataDir, PYTHON_BATCHES_FOLDER));
@@ -109,8 +114,12 @@ Deno.test("loadCifar10() extracts data/cifar-10-python.tar.gz once into data/cif
     assert.equal(third.source.version, "python");
     assert.equal(
       third.source.description,
-      `CIFAR-10 (Python version) from folder "${join(dataDir, PYTHON_BATCHES_FOLDER)}" ` +
-        `(extracted from "${await Deno.realPath(join(dir, "data"))}/${PYTHON_ARCHIVE_NAME}", ` +
+      `CIFAR-10 (Python version) from folder "${
+        displayPath(join(dataDir, PYTHON_BATCHES_FOLDER))
+      }" ` +
+        `(extracted from "${
+          displayPath(join(await Deno.realPath(join(dir, "data")), PYTHON_ARCHIVE_NAME))
+        }", ` +
         "official checksum)",
     );
   });
@@ -136,12 +145,14 @@ Deno.test("loadCifar10() takes over what torchvision leaves in data/: the archiv
     assert.equal(data.source.checksum, "unofficial");
     assert.equal(
       data.source.description,
-      `CIFAR-10 (Python version) from archive "${archive}" (unofficial checksum: md5 ${
+      `CIFAR-10 (Python version) from archive "${displayPath(archive)}" (unofficial checksum: md5 ${
         md5(bytes)
       }, official ${CIFAR10_PYTHON_MD5})`,
     );
     assert.deepEqual(notices, [
-      `Notice: "${archive}" is not the official CIFAR-10 archive (Python version) (md5 ${
+      `Notice: "${
+        displayPath(archive)
+      }" is not the official CIFAR-10 archive (Python version) (md5 ${
         md5(bytes)
       }, official ${CIFAR10_PYTHON_MD5}); it passed the structural checks and is used as given.`,
     ]);

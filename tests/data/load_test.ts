@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { skipName, withTempDir } from "../_util.ts";
 import { REAL_ARCHIVE } from "../_real_data.ts";
@@ -17,6 +17,7 @@ import { defaultDataDir, loadCifar10 } from "../../lib/data/load.ts";
 import { countLabels, splitTrainValid } from "../../lib/data/split.ts";
 import { writeSyntheticDataset } from "../../lib/data/synthetic.ts";
 import { entries, makeTinyFolder, md5, naiveNhwc, packFolder, TINY } from "./_fixtures.ts";
+import { displayPath, PROJECT_ROOT } from "../../lib/core/paths.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Loading archives and folders.
@@ -42,11 +43,15 @@ Deno.test("loadCifar10() accepts an unofficial archive with a one-line notice", 
     assert.equal(data.source.synthetic, false);
     assert.equal(
       data.source.description,
-      `CIFAR-10 from archive "${archive}" (unofficial checksum: md5 ${found}, official ` +
+      `CIFAR-10 from archive "${
+        displayPath(archive)
+      }" (unofficial checksum: md5 ${found}, official ` +
         `${CIFAR10_MD5}; README: "A re-encoded copy")`,
     );
     assert.deepEqual(notices, [
-      `Notice: "${archive}" is not the official CIFAR-10 archive (md5 ${found}, official ` +
+      `Notice: "${
+        displayPath(archive)
+      }" is not the official CIFAR-10 archive (md5 ${found}, official ` +
       `${CIFAR10_MD5}; its README: "A re-encoded copy"); it passed the structural checks and is ` +
       `used as given.`,
     ]);
@@ -78,7 +83,7 @@ Deno.test("loadCifar10() reads a folder from dataPath or CIFAR10_DATA", async ()
         md5: null,
         synthetic: false,
         version: "binary",
-        description: `CIFAR-10 from folder "${folder}" (checksum unchecked)`,
+        description: `CIFAR-10 from folder "${displayPath(folder)}" (checksum unchecked)`,
       });
     }
     assert.deepEqual(entries(dataDir), []); // Nothing written for a folder.
@@ -273,4 +278,36 @@ Deno.test("deno task data --json summarises splits and classes", async () => {
       countLabels(contents.train.labels, { indices: split.validIndices }),
     );
   });
+});
+
+Deno.test("a data source inside the project is described by its path in the project, no machine's", async () => {
+  await Deno.mkdir(join(PROJECT_ROOT, "out"), { recursive: true });
+  const dir = await Deno.makeTempDir({ dir: join(PROJECT_ROOT, "out"), prefix: "load-test-" });
+  try {
+    const folder = await makeTinyFolder(dir);
+    const archive = join(dir, "copy.tar.gz");
+    await packFolder(folder, archive);
+    const notices: string[] = [];
+    const shown = relative(PROJECT_ROOT, archive);
+    const fromArchive = await loadCifar10({
+      dataPath: archive,
+      dataDir: join(dir, "data"),
+      recordsPerFile: TINY,
+      onNotice: (line) => notices.push(line),
+    });
+    assert.match(fromArchive.source.description, new RegExp(`^CIFAR-10 from archive "${shown}" `));
+    assert.match(notices.join("\n"), new RegExp(`^Notice: "${shown}" is not the official`));
+    const fromFolder = await loadCifar10({
+      dataPath: folder,
+      recordsPerFile: TINY,
+      onNotice: null,
+    });
+    assert.equal(
+      fromFolder.source.description,
+      `CIFAR-10 from folder "${relative(PROJECT_ROOT, folder)}" (checksum unchecked)`,
+    );
+    assert.doesNotMatch(fromArchive.source.description + notices.join(""), /"\//);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
