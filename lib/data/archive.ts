@@ -7,8 +7,10 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
 import { dirname, join } from "node:path";
 import { statOrNull, writeFileAtomic } from "../core/fs.ts";
+import { displayPath } from "../core/paths.ts";
 import {
   BATCHES_FOLDER,
   type DataVersion,
@@ -158,6 +160,42 @@ async function removeStaleExtractions(dataDir: string): Promise<void> {
   }
 }
 
+/** Whether a folder's marker names an archive still on disk with the md5 it had: re-extractable. */
+async function recoverable(marker: ExtractedMarker | null, dataDir: string): Promise<boolean> {
+  if (marker === null) return false;
+  const info = await statOrNull(marker.archivePath);
+  if (info === null || !info.isFile || info.size !== marker.archiveSize) return false;
+  return await archiveMd5(marker.archivePath, dataDir).catch(() => null) === marker.archiveMd5;
+}
+
+/** Whether `folder` holds only files of `staged` (its marker aside), byte for byte. */
+async function sameFiles(folder: string, staged: string): Promise<boolean> {
+  for await (const entry of Deno.readDir(folder)) {
+    if (entry.name === EXTRACTED_MARKER) continue;
+    if (!entry.isFile) return false;
+    const theirs = await statOrNull(join(staged, entry.name));
+    const mine = await Deno.stat(join(folder, entry.name));
+    if (theirs === null || theirs.size !== mine.size) return false;
+    const [a, b] = await Promise.all([
+      Deno.readFile(join(folder, entry.name)),
+      Deno.readFile(join(staged, entry.name)),
+    ]);
+    if (!Buffer.from(a.buffer, a.byteOffset, a.length).equals(b)) return false;
+  }
+  return true;
+}
+
+/** Renames `folder` to `<folder>.kept-<time>` (a free name); returns the new path. */
+async function keepAside(folder: string): Promise<string> {
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "");
+  for (let n = 0;; n++) {
+    const kept = `${folder}.kept-${stamp}${n === 0 ? "" : `-${n}`}`;
+    if (await statOrNull(kept) !== null) continue;
+    await Deno.rename(folder, kept);
+    return kept;
+  }
+}
+
 /**
  * Extracts an archive's `cifar-10-batches-bin/` folder (binary version) or `cifar-10-batches-py/`
  * folder (Python version) into the folder of that name in `dataDir`: into a temporary folder
@@ -184,7 +222,13 @@ async function removeStaleExtractions(dataDir: string): Promise<void> {
 export async function extractCifar10Archive(
   archive: string,
   dataDir: string,
-  options: { md5: string; checksum: "official" | "unofficial"; recordsPerFile?: number | null },
+  options: {
+    md5: string;
+    checksum: "official" | "unofficial";
+    recordsPerFile?: number | null;
+    /** Receives the notice when a folder in the way is kept aside. */
+    onNotice?: (line: string) => void;
+  },
 ): Promise<
   { folder: string; version: DataVersion; contents: FolderContents; marker: ExtractedMarker }
 > {
@@ -248,11 +292,22 @@ export async function extractCifar10Archive(
     );
 
     // 3. Swap into place. Another process may be doing the same: if its folder from the same
-    // archive won the race, keep that one.
+    // archive won the race, keep that one. A folder there that cannot be made again (not
+    // extracted from an archive still on disk, and not what this archive holds) may be someone's
+    // only copy: it is kept beside, under a new name, and never deleted.
     const folder = join(dataDir, batchesFolder(version));
     for (let tries = 0; tries < 3; tries++) {
       if (await statOrNull(folder) !== null) {
-        if ((await readExtractedMarker(folder))?.archiveMd5 === options.md5) break;
+        const existing = await readExtractedMarker(folder);
+        if (existing?.archiveMd5 === options.md5) break;
+        if (!(await recoverable(existing, dataDir)) && !(await sameFiles(folder, staged))) {
+          const kept = await keepAside(folder);
+          options.onNotice?.(
+            `Notice: "${displayPath(folder)}/" was not extracted from an archive that is still ` +
+              `on disk, so it is kept as "${displayPath(kept)}/" (remove it when it is not needed)`,
+          );
+          continue;
+        }
         await Deno.rename(folder, join(tmp, `old-${tries}`)).catch((error) => {
           if (!(error instanceof Deno.errors.NotFound)) throw error;
         });

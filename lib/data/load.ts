@@ -231,6 +231,7 @@ async function loadArchive(
       md5,
       checksum,
       recordsPerFile,
+      onNotice: notice,
     });
     contents = extracted.contents;
     title = extracted.marker.readmeTitle;

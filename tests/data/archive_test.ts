@@ -91,7 +91,13 @@ Deno.test("loadCifar10() re-extracts when the archive changed", async () => {
     const dataDir = join(dir, "data");
     const archive = join(dir, "a.tar.gz");
     await packFolder(await makeTinyFolder(join(dir, "src1"), 1), archive);
-    const options = { dataPath: archive, dataDir, recordsPerFile: TINY, onNotice: null };
+    const notices: string[] = [];
+    const options = {
+      dataPath: archive,
+      dataDir,
+      recordsPerFile: TINY,
+      onNotice: (line: string) => notices.push(line),
+    };
     const first = await loadCifar10(options);
     await packFolder(await makeTinyFolder(join(dir, "src2"), 2), archive);
     const second = await loadCifar10(options);
@@ -101,7 +107,77 @@ Deno.test("loadCifar10() re-extracts when the archive changed", async () => {
       await Deno.readTextFile(join(dataDir, BATCHES_FOLDER, EXTRACTED_MARKER)),
     );
     assert.equal(marker.archiveMd5, second.source.md5);
+    // The first extraction is the only copy of what the archive held before: kept, not deleted.
+    const [kept, ...others] = entries(dataDir).filter((name) => name.includes(".kept-"));
+    assert.deepEqual(others, []);
+    assert.match(kept!, /^cifar-10-batches-bin\.kept-\d{8}T\d{6}$/);
+    assert.deepEqual(entries(dataDir), [".md5-cache.json", BATCHES_FOLDER, kept]);
+    const before = await readCifar10Folder(join(dataDir, kept!), { recordsPerFile: TINY });
+    assert.deepEqual(before.train.images, first.train.images);
+    assert.ok(
+      notices.includes(
+        `Notice: "${displayPath(join(dataDir, BATCHES_FOLDER))}/" was not extracted from an ` +
+          `archive that is still on disk, so it is kept as "${
+            displayPath(join(dataDir, kept!))
+          }/" (remove it when it is not needed)`,
+      ),
+      notices.join("\n"),
+    );
+  });
+});
+
+Deno.test("an archive given with --data replaces the extraction of another archive still on disk", async () => {
+  await withTempDir(async (dir) => {
+    const dataDir = join(dir, "data");
+    const [a, b] = [join(dir, "a.tar.gz"), join(dir, "b.tar.gz")];
+    await packFolder(await makeTinyFolder(join(dir, "src1"), 1), a);
+    await packFolder(await makeTinyFolder(join(dir, "src2"), 2), b);
+    const notices: string[] = [];
+    const load = (archive: string) =>
+      loadCifar10({
+        dataPath: archive,
+        dataDir,
+        recordsPerFile: TINY,
+        onNotice: (line) => notices.push(line),
+      });
+    await load(a);
+    const second = await load(b);
+    assert.equal(
+      (await readExtractedMarker(join(dataDir, BATCHES_FOLDER)))?.archiveMd5,
+      second.source.md5,
+    );
+    // a.tar.gz can be extracted again, so nothing is kept.
     assert.deepEqual(entries(dataDir), [".md5-cache.json", BATCHES_FOLDER]);
+    assert.deepEqual(notices.filter((line) => line.includes("kept")), []);
+  });
+});
+
+Deno.test("a batches folder nobody can make again is kept, never replaced, when an archive is extracted", async () => {
+  await withTempDir(async (dir) => {
+    const dataDir = join(dir, "data");
+    // Someone's own copy in data/ (no marker: not extracted here), then another archive.
+    const own = await makeTinyFolder(dataDir, 7);
+    await Deno.writeTextFile(join(own, "my-notes.txt"), "the only copy\n");
+    const archive = join(dir, "other.tar.gz");
+    await packFolder(await makeTinyFolder(join(dir, "src"), 8), archive);
+    const notices: string[] = [];
+    const data = await loadCifar10({
+      dataPath: archive,
+      dataDir,
+      recordsPerFile: TINY,
+      onNotice: (line) => notices.push(line),
+    });
+    assert.equal(data.source.kind, "archive");
+    const kept = entries(dataDir).find((name) => name.startsWith(`${BATCHES_FOLDER}.kept-`));
+    assert.ok(kept, entries(dataDir).join(", "));
+    assert.equal(await Deno.readTextFile(join(dataDir, kept, "my-notes.txt")), "the only copy\n");
+    assert.equal(
+      (await readExtractedMarker(join(dataDir, BATCHES_FOLDER)))?.archiveMd5,
+      data.source.md5,
+    );
+    assert.ok(
+      notices.some((line) => line.includes(`kept as "${displayPath(join(dataDir, kept))}/"`)),
+    );
   });
 });
 
