@@ -128,6 +128,14 @@ export function compilerRuns(): boolean {
 
 /** The native kernels as they load here (built on first use). */
 export const native = loadNativeKernels();
+/**
+ * The library `CIFAR10_NATIVE` names in place of a build (an instrumented one, as
+ * scripts/heap_hunt.sh loads), or null: the tests of building and naming the cached libraries
+ * then skip, since no build or cache is used.
+ */
+export const prebuiltNative: string | null = native.ok && native.kernels.isa === null
+  ? native.kernels.path
+  : null;
 /** `ignore` for tests that need the "blas" backend and the native kernels. */
 export const nativeIgnore = !available || !native.ok;
 if (!native.ok) console.warn(`blas tests: the native kernels did not load: ${native.reason}`);

@@ -21,6 +21,7 @@ import {
   JS_LOOPS,
   native,
   nativeIgnore,
+  prebuiltNative,
   randomValues,
   relativeError,
   runOn,
@@ -226,12 +227,14 @@ const TILES: Record<string, { lanes: number; accumulators: number; vectors: numb
 Deno.test({
   name: skipName(
     "every ISA build this CPU runs (AVX-512, AVX2, NEON, portable) matches the reference kernels",
-    nativeIgnore || !compilerRuns(),
-    "the native loops need OpenBLAS and a C compiler (sudo apt-get install libopenblas0-pthread gcc)",
+    nativeIgnore || !compilerRuns() || prebuiltNative !== null,
+    prebuiltNative !== null
+      ? `CIFAR10_NATIVE names a prebuilt library (${prebuiltNative}): no ISA build is made`
+      : "the native loops need OpenBLAS and a C compiler (sudo apt-get install libopenblas0-pthread gcc)",
   ),
   // One library per ISA (build.ts); an AVX-512 machine builds and runs the AVX2 and portable
   // ones too, so their tiles are checked on every machine, not only where they are the default.
-  ignore: nativeIgnore || !compilerRuns(),
+  ignore: nativeIgnore || !compilerRuns() || prebuiltNative !== null,
   fn: async (t) => {
     await tf.setBackend("cpu");
     const isas = supportedIsas();
