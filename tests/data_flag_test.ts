@@ -11,7 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { withTempDir } from "./_util.ts";
+import { skipName, withTempDir } from "./_util.ts";
+import { findJupyter } from "../scripts/_jupyter.ts";
 import { packFolder, packPythonFolder, writePythonFolder } from "./data/_fixtures.ts";
 import { writeSyntheticDataset } from "../lib/data/synthetic.ts";
 import { gzip, writeTar } from "../lib/data/tar.ts";
@@ -130,6 +131,9 @@ const COMMANDS: {
   },
 ];
 
+/** The project's Jupyter (./run setup makes it), for the notebook command run from the copy. */
+const jupyter = await findJupyter();
+
 for (const version of ["binary", "python"] as const) {
   Deno.test(`every command takes a ${version}-version archive as --data`, async (t) => {
     await withTempDir(async (dir) => {
@@ -143,6 +147,26 @@ for (const version of ["binary", "python"] as const) {
           assert.doesNotMatch(text, /^\s+at /m, "no stack trace");
         });
       }
+      await t.step({
+        name: skipName(
+          "deno task notebook",
+          jupyter === null,
+          "no JupyterLab in .venv/ (./run setup installs it)",
+        ),
+        ignore: jupyter === null,
+        fn: async () => {
+          const { code, text } = await run(
+            repo,
+            "scripts/notebook.ts",
+            ["--data", archive, "--epochs", "1", "--output", join(dir, "nb"), "--backend", "wasm"],
+            { CIFAR10_JUPYTER: jupyter!.jupyter, CIFAR10_OUT_DIR: join(dir, "nb-runs") },
+          );
+          assert.equal(code, 0, text);
+          const html = await Deno.readTextFile(join(dir, "nb", "cifar10_cnn.html"));
+          assert.match(html, /Synthetic shapes data set \(NOT CIFAR-10\)/);
+          assert.match(html, new RegExp(`cifar-10-${version}\\.tar\\.gz`));
+        },
+      });
       // Extracted once into the copy's data/ folder, with the marker naming the archive.
       const folder = version === "binary" ? "cifar-10-batches-bin" : "cifar-10-batches-py";
       const marker = JSON.parse(
