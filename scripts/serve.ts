@@ -180,7 +180,21 @@ export async function bundlePage(): Promise<string> {
       const why = new TextDecoder().decode(result.stderr).trim();
       throw new Error(`Cannot bundle the page (web/app.ts): deno bundle failed:\n${why}`);
     }
-    return await Deno.readTextFile(output);
+    // A Node built-in not mapped above stays an import the browser cannot load: the page would
+    // hang at "loading" with no error of its own, so refuse it here, by name.
+    const script = await Deno.readTextFile(output);
+    const external = [...script.matchAll(/(?:from|import)\s*\(?\s*["'](node:[\w/]+)["']/g)]
+      .map((match) => match[1]!);
+    if (external.length > 0) {
+      throw new Error(
+        `Cannot bundle the page (web/app.ts): it would import ${
+          [...new Set(external)].join(", ")
+        }, ` +
+          "which a browser cannot load; keep it out of the modules the page reaches, or add a " +
+          "stand-in to web/browser_builtins.ts and NODE_BUILTINS in scripts/serve.ts",
+      );
+    }
+    return script;
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -189,6 +189,14 @@ Deno.test({
         await page.goto(server.url);
         await page.waitForFunction(() => document.body.dataset.state !== "loading", null, {
           timeout: 60_000,
+        }).catch(async (error) => {
+          const text = await page.evaluate(() => document.body.innerText.slice(0, 400));
+          throw new Error(
+            `the page did not load (${errors.join("; ") || "no page error"}; requests: ${
+              requests.join(", ")
+            }; it shows: ${text})`,
+            { cause: error },
+          );
         });
         assert.equal(await page.evaluate(() => document.body.dataset.state), "ready");
         assert.match((await page.textContent("#run"))!, /epoch 1, .*SYNTHETIC/);

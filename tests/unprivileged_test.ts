@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { skipName, withTempDir } from "./_util.ts";
 
@@ -37,8 +38,25 @@ const HIDE = [
 
 /** Runs `command` (a shell line) in the clone as uid 65534 with the tools hidden. */
 async function asNobody(dir: string, command: string) {
+  // The Deno running these tests (so ./run installs none), and the network settings a user's
+  // shell has (a proxy, an extra CA bundle), which `env -i` would drop.
+  const passed = [
+    "NODE_EXTRA_CA_CERTS",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "NO_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "no_proxy",
+  ].flatMap((name) => {
+    const value = Deno.env.get(name);
+    return value === undefined || /[\s'"]/.test(value) ? [] : [`${name}=${value}`];
+  });
   const env = [
-    "PATH=" + `${ROOT}/.tools/node_modules/.bin:/usr/local/bin:/usr/bin:/bin`,
+    ...passed,
+    "PATH=" + `${dirname(Deno.execPath())}:/usr/local/bin:/usr/bin:/bin`,
     `HOME=${dir}/home`,
     `DENO_DIR=${dir}/home/deno`,
     "NO_COLOR=1",

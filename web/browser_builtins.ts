@@ -20,6 +20,12 @@ function unavailable(name: string): never {
 export const basename = (): never => unavailable("node:path basename()");
 /** `node:path`'s `dirname`: not in the browser. */
 export const dirname = (): never => unavailable("node:path dirname()");
+/** `node:path`'s `isAbsolute`: not in the browser. */
+export const isAbsolute = (): never => unavailable("node:path isAbsolute()");
+/** `node:path`'s `relative`: not in the browser. */
+export const relative = (): never => unavailable("node:path relative()");
+/** `node:path`'s `sep`: the page builds no paths, but lib/core/paths.ts names it. */
+export const sep = "/";
 /** `node:path`'s `join`: not in the browser. */
 export const join = (): never => unavailable("node:path join()");
 /** `node:path`'s `resolve`: not in the browser. */

@@ -35,7 +35,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { DEFAULT_CONFIG, type TrainConfig } from "../core/config.ts";
 import type { Rng } from "../core/random.ts";
-import { CHANNELS, IMAGE_BYTES, IMAGE_SIZE } from "../data/mod.ts";
+import { CHANNELS, IMAGE_BYTES, IMAGE_SIZE } from "../data/format.ts";
 
 /** The config fields this module reads. A full `TrainConfig` fits. */
 export type AugmentationConfig = Pick<

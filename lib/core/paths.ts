@@ -10,11 +10,13 @@
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** The project's root folder (the one holding `deno.json`), from this module's location. */
-export const PROJECT_ROOT: string = fileURLToPath(new URL("../..", import.meta.url)).replace(
-  /[\\/]$/,
-  "",
-);
+/**
+ * The project's root folder (the one holding `deno.json`), from this module's location; `.` where
+ * the module is not loaded from a file (the browser page's bundle, which shows no paths).
+ */
+export const PROJECT_ROOT: string = new URL(import.meta.url).protocol === "file:"
+  ? fileURLToPath(new URL("../..", import.meta.url)).replace(/[\\/]$/, "")
+  : ".";
 
 function homeFolder(): string | null {
   try {

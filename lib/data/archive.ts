@@ -7,7 +7,6 @@
  * @module
  */
 
-import { Buffer } from "node:buffer";
 import { dirname, join } from "node:path";
 import { statOrNull, writeFileAtomic } from "../core/fs.ts";
 import { displayPath } from "../core/paths.ts";
@@ -180,7 +179,7 @@ async function sameFiles(folder: string, staged: string): Promise<boolean> {
       Deno.readFile(join(folder, entry.name)),
       Deno.readFile(join(staged, entry.name)),
     ]);
-    if (!Buffer.from(a.buffer, a.byteOffset, a.length).equals(b)) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   }
   return true;
 }

@@ -7,7 +7,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { batchToTensor } from "../augment/augment.ts";
 import type { TrainConfig } from "../core/config.ts";
-import { batchCount, IMAGE_BYTES, type ImageSet } from "../data/mod.ts";
+import { IMAGE_BYTES, type ImageSet } from "../data/format.ts";
+import { batchCount } from "../data/split.ts";
 import type { Model } from "../model/model.ts";
 import { crossEntropy } from "../train/mod.ts";
 

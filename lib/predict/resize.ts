@@ -6,7 +6,7 @@
  * centred square (`centerCropBox`), keeping proportions but losing the sides.
  * @module
  */
-import { IMAGE_SIZE } from "../data/mod.ts";
+import { IMAGE_SIZE } from "../data/format.ts";
 
 /** How an image is brought to a square: squeeze it whole, or cut the centred square out of it. */
 export const FIT_MODES = ["stretch", "crop"] as const;

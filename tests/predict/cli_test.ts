@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { skipName, withTempDir } from "../_util.ts";
 import { main, parsePredictArgs, type PredictIo } from "../../scripts/predict.ts";
 import { gradientImage, saveRun, softmax } from "./_fixtures.ts";
+import { displayPath } from "../../lib/core/paths.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The command line.
@@ -85,7 +86,10 @@ Deno.test("predict CLI main(): table, JSON, per-file errors and exit codes", asy
     // All good: exit 0, the model line then the table; a folder stands for its images.
     let io = fakeIo();
     assert.equal(await main([...base, `${dir}/pictures`], io), 0);
-    assert.equal(io.out[0], `Model: ${runDir}/best-model (epoch 4, validation loss 1.5000)`);
+    assert.equal(
+      io.out[0],
+      `Model: ${displayPath(runDir)}/best-model (epoch 4, validation loss 1.5000)`,
+    );
     const table = io.out[1]!.split("\n");
     assert.equal(table.length, 4);
     assert.match(
@@ -134,7 +138,9 @@ Deno.test("predict CLI main(): table, JSON, per-file errors and exit codes", asy
     assert.equal(await main(["--out", `${dir}/empty`, "--backend", "cpu", "a.png"], io), 1);
     assert.equal(
       io.err.at(-1),
-      `predict: No trained model found under ${dir}/empty/: train one with \`deno task train\` or pass --run PATH`,
+      `predict: No trained model found under ${
+        displayPath(`${dir}/empty`)
+      }/: train one with \`deno task train\` or pass --run PATH`,
     );
     io = fakeIo();
     assert.equal(await main([...base], io), 2);

@@ -5,6 +5,7 @@ import { buildModel, saveCheckpoint } from "../../lib/model/mod.ts";
 import { describeRun, loadRun, readRunFacts, resolveRun } from "../../lib/predict/run.ts";
 import { checkpointFolder } from "../../lib/model/checkpoint.ts";
 import { CONFIG, saveRun, writeRunRecord } from "./_fixtures.ts";
+import { displayPath } from "../../lib/core/paths.ts";
 
 // "latest" is the rule of findRunDir (lib/runs): the run started last by its record's startedAt,
 // among the runs holding best-model/model.json. When a model was saved and how a folder is named
@@ -90,7 +91,8 @@ Deno.test("resolveRun() finds the latest run, a run folder or a checkpoint folde
 async function assertNoModel(runs: string): Promise<void> {
   await assert.rejects(() => resolveRun("latest", { outDir: runs }), {
     name: "NotFound",
-    message: `No trained model found under ${runs}/: train one with \`deno task train\` or ` +
+    message:
+      `No trained model found under ${displayPath(runs)}/: train one with \`deno task train\` or ` +
       "pass --run PATH",
   });
 }
@@ -117,7 +119,9 @@ Deno.test("loadRun() loads the model with the run's class names and facts", asyn
       assert.deepEqual(run.checkpoint.config.convChannels, [4]);
       assert.equal(
         describeRun(run),
-        `Model: ${runDir}/best-model (epoch 4, validation loss 1.5000, test accuracy 43.2%) — ` +
+        `Model: ${
+          displayPath(runDir)
+        }/best-model (epoch 4, validation loss 1.5000, test accuracy 43.2%) — ` +
           "trained on SYNTHETIC data, not CIFAR-10: its answers say nothing about real images",
       );
     } finally {

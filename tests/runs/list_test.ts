@@ -3,6 +3,7 @@ import { withTempDir } from "../_util.ts";
 import { findRunDir, listRuns, noRunsMessage } from "../../lib/runs/list.ts";
 import { BEST_CHECKPOINT_FOLDER, RUN_RECORD_FILE } from "../../lib/runs/record.ts";
 import { writeFixtureRun, writeFixtureRuns } from "./_fixtures.ts";
+import { displayPath } from "../../lib/core/paths.ts";
 
 Deno.test("listRuns() and findRunDir() handle zero, one and many runs", async () => {
   await withTempDir(async (outDir) => {
@@ -85,7 +86,9 @@ Deno.test('findRunDir("latest", { checkpoint }) names the folder and the checkpo
         assert.ok(error instanceof Deno.errors.NotFound, `expected NotFound, found ${error.name}`);
         assert.equal(
           error.message,
-          `No run under ${outDir}/ has a ${BEST_CHECKPOINT_FOLDER}/ checkpoint yet: let a run ` +
+          `No run under ${
+            displayPath(outDir)
+          }/ has a ${BEST_CHECKPOINT_FOLDER}/ checkpoint yet: let a run ` +
             "finish its first epoch (`deno task train`) or pass a run folder",
         );
         return true;

@@ -17,6 +17,7 @@ import { fit } from "../../lib/train/fit.ts";
 import { readResumeState } from "../../lib/train/resume.ts";
 import { BASE, BASE_SET } from "./_fixtures.ts";
 import { SYNTHETIC_SOURCE } from "../runs/_fixtures.ts";
+import { displayPath } from "../../lib/core/paths.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
   LAST_CHECKPOINT_FOLDER,
@@ -611,7 +612,9 @@ Deno.test("deno task train --resume rejects settings that would change the run, 
       [
         "no runs at all",
         ["--resume", "latest", "--out", `${dir}/empty`],
-        `train: No runs yet under ${dir}/empty/: train one with \`deno task train\` or the tutorial notebook.`,
+        `train: No runs yet under ${
+          displayPath(`${dir}/empty`)
+        }/: train one with \`deno task train\` or the tutorial notebook.`,
       ],
     ];
     for (const [what, args, message] of cases) {
