@@ -73,3 +73,17 @@ Deno.test("the README's results table says what the published record says", () =
   const median = (perEpoch[29]! + perEpoch[30]!) / 2;
   expect("time per epoch", `${median.toFixed(0)} s`);
 });
+
+Deno.test("the published pages name no path of the machine they ran on", async () => {
+  for (const name of PAGES) {
+    const text = await Deno.readTextFile(`${ROOT}docs/${name}`);
+    // Paths are shown relative to the project (runs/…, data/…), ../… beside it, or ~/…
+    const absolute = text.match(/[">( ]\/(work|home|root|tmp|Users|srv|mnt)\/[^\s"<]*/g) ?? [];
+    assert.deepEqual(absolute, [], `${name} names absolute paths`);
+    assert.ok(!text.includes(ROOT), `${name} names the project's folder`);
+  }
+  const notebook = await Deno.readTextFile(`${ROOT}docs/${RUN}.html`);
+  assert.match(notebook, /Run record and best model: runs\/\d{8}-\d{6}-[0-9a-f]{6}\//);
+  const compare = await Deno.readTextFile(`${ROOT}docs/compare_runs-60-epochs.html`);
+  assert.match(compare, /1 run under runs, sorted by/);
+});
