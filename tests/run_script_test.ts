@@ -287,12 +287,12 @@ const hideable = await canHide();
 
 /**
  * The shell lines that hide, in the namespace, every optional tool `./run` probes: Chromium, the C
- * compilers, OpenBLAS, the DejaVu fonts, Mesa's Vulkan drivers and loader, Debian's PyTorch (and,
+ * compilers (clang among them), BusyBox, OpenBLAS, the DejaVu fonts, Mesa's Vulkan drivers and loader, Debian's PyTorch (and,
  * with `noApt`, apt-get). A folder is covered by an empty tmpfs, a file by /dev/null (not a file,
  * not executable).
  */
 function hideScript(noApt: boolean): string {
-  const commands = ["chromium", "cc", "gcc", "clang", ...(noApt ? ["apt-get"] : [])];
+  const commands = ["chromium", "cc", "gcc", "clang", "busybox", ...(noApt ? ["apt-get"] : [])];
   return [
     "set -e",
     `hide() { for p in "$@"; do if [ -d "$p" ]; then mount -t tmpfs none "$p"; ` +
@@ -476,6 +476,8 @@ Deno.test({
       ["a C compiler (cc/gcc)", "sudo apt-get install gcc"],
       ["the DejaVu fonts", "sudo apt-get install fonts-dejavu-core"],
       ["Mesa's Vulkan drivers", "sudo apt-get install mesa-vulkan-drivers libvulkan1"],
+      ["BusyBox", "sudo apt-get install busybox"],
+      ["clang", "sudo apt-get install clang"],
       ...PYTORCH.map(([what]): [string, string] => [
         what,
         "sudo apt-get install python3-torch python3-torchvision",
@@ -497,7 +499,7 @@ Deno.test({
     const ran = await simulated("userNoApt");
     assert.equal(ran.code, 0, ran.stderr);
     const missing = ran.lines.filter((line) => line.startsWith("[run] missing "));
-    assert.equal(missing.length, 5 + PYTORCH.length, ran.stderr);
+    assert.equal(missing.length, 7 + PYTORCH.length, ran.stderr);
     for (const line of missing) {
       assert.match(line, /; install with: .*(package manager|\.\/run bench)/, line);
     }
@@ -524,7 +526,9 @@ Deno.test({
     assert.deepEqual(
       packages.sort(),
       [
+        "busybox",
         "chromium",
+        "clang",
         "fonts-dejavu-core",
         "gcc",
         "libopenblas0-pthread",
