@@ -383,6 +383,98 @@ export function parseClassNames(text: string, name: string = META_FILE): string[
   return names;
 }
 
+/** What {@link checkBatchesFolder} found in a batches folder of either version. */
+export interface BatchesFolderFiles {
+  /** Each batch file's size in bytes, from the stat before anything is read. */
+  sizes: Map<string, number>;
+  /** Whether the folder carries `SYNTHETIC.txt`. */
+  synthetic: boolean;
+  /** The marker's first line (null without a marker). */
+  syntheticDescription: string | null;
+}
+
+/**
+ * The first step of reading a batches folder of either version: every batch file and the class
+ * names present (a missing one named, with what to do), and the synthetic marker read.
+ *
+ * @param folder The folder.
+ * @param label The folder's name in errors.
+ * @param batchFiles The batch files it must hold.
+ * @param metaFile The class-names file it must hold.
+ * @param again What to do about an incomplete folder, e.g. "run `deno task data` again".
+ * @returns The batch files' sizes and the marker.
+ * @throws {Error} When a file is missing.
+ * @example Check a folder (reads files, so not run by `deno test --doc`)
+ * ```ts ignore
+ * import { checkBatchesFolder, META_FILE, TRAIN_BATCH_FILES } from "./format.ts";
+ * const { sizes } = await checkBatchesFolder("data/cifar-10-batches-bin", "data", TRAIN_BATCH_FILES, META_FILE, "…");
+ * ```
+ */
+export async function checkBatchesFolder(
+  folder: string,
+  label: string,
+  batchFiles: readonly string[],
+  metaFile: string,
+  again: string,
+): Promise<BatchesFolderFiles> {
+  const sizes = new Map<string, number>();
+  const missing: string[] = [];
+  for (const file of [...batchFiles, metaFile]) {
+    const info = await statOrNull(join(folder, file));
+    if (info === null || !info.isFile) missing.push(file);
+    else if (file !== metaFile) sizes.set(file, info.size);
+  }
+  if (missing.length > 0) {
+    const what = missing.includes(metaFile) && missing.length === 1
+      ? `class names "${metaFile}"`
+      : `CIFAR-10 batch "${missing[0]}"`;
+    throw new Error(
+      `Cannot find ${what} in "${label}" (missing: ${missing.join(", ")}): the folder is ` +
+        `incomplete; delete it and ${again}, or pass --data with a complete copy`,
+    );
+  }
+  const markerText = await Deno.readTextFile(join(folder, SYNTHETIC_MARKER)).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  });
+  return {
+    sizes,
+    synthetic: markerText !== null,
+    syntheticDescription: markerText === null
+      ? null
+      : (markerText.split("\n").find((line) => line.trim() !== "")?.trim() ?? "synthetic data set"),
+  };
+}
+
+/**
+ * Reads a batch file whose size was taken a moment ago into the front of a reused buffer (one
+ * buffer for every file: a fresh array per file left ~180 MB of garbage until V8 collected it).
+ *
+ * @param path The file.
+ * @param label Its name in errors.
+ * @param size Its size at the stat.
+ * @param buffer The reused buffer: `{ bytes }`, grown when too short.
+ * @returns A view of the file's bytes in the buffer (valid until the next read into it).
+ * @throws {RangeError} When the size changed since the stat (a file being replaced).
+ */
+export async function readSizedFile(
+  path: string,
+  label: string,
+  size: number,
+  buffer: { bytes: Uint8Array },
+): Promise<Uint8Array> {
+  if (buffer.bytes.length < size) buffer.bytes = new Uint8Array(size);
+  const bytes = buffer.bytes.subarray(0, size);
+  const found = await readFileInto(path, bytes);
+  if (found !== size) {
+    throw new RangeError(
+      `Cannot read CIFAR-10 batch "${label}": expected ${size} bytes (its size a moment ago), ` +
+        `found ${found > size ? `more than ${size}` : found}; was it being replaced?`,
+    );
+  }
+  return bytes;
+}
+
 /**
  * Reads an extracted `cifar-10-batches-bin/` folder: the five training batches, the test batch
  * and the class names, validating every file. Folders carrying `SYNTHETIC.txt` are synthetic data
@@ -408,27 +500,13 @@ export async function readCifar10Folder(
   const batchFiles = [...TRAIN_BATCH_FILES, TEST_BATCH_FILE];
 
   // 1. Every file present, with a plausible size, before reading anything big.
-  const sizes = new Map<string, number>();
-  const missing: string[] = [];
-  for (const file of [...batchFiles, META_FILE]) {
-    const info = await statOrNull(join(folder, file));
-    if (info === null || !info.isFile) missing.push(file);
-    else sizes.set(file, info.size);
-  }
-  if (missing.length > 0) {
-    const what = missing.includes(META_FILE) && missing.length === 1
-      ? `class names "${META_FILE}"`
-      : `CIFAR-10 batch "${missing[0]}"`;
-    throw new Error(
-      `Cannot find ${what} in "${label}" (missing: ${missing.join(", ")}): the folder is ` +
-        `incomplete; delete it and run \`deno task data\` again, or pass --data with a complete copy`,
-    );
-  }
-  const markerText = await Deno.readTextFile(join(folder, SYNTHETIC_MARKER)).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  });
-  const synthetic = markerText !== null;
+  const { sizes, synthetic, syntheticDescription } = await checkBatchesFolder(
+    folder,
+    label,
+    batchFiles,
+    META_FILE,
+    "run `deno task data` again",
+  );
   const records = options.recordsPerFile !== undefined
     ? options.recordsPerFile
     : (synthetic ? null : RECORDS_PER_BATCH);
@@ -439,40 +517,24 @@ export async function readCifar10Folder(
   );
 
   // 2. Read and convert each file straight into the combined arrays.
-  let fileBuffer = new Uint8Array(0);
+  const buffer = { bytes: new Uint8Array(0) };
   const readSet = async (files: readonly string[]): Promise<ImageSet> => {
     const count = files.reduce((n, f) => n + sizes.get(f)! / RECORD_BYTES, 0);
     const images = new Uint8Array(count * IMAGE_BYTES);
     const labels = new Uint8Array(count);
     let first = 0;
     for (const file of files) {
-      const expected = sizes.get(file)!;
-      // One reused buffer for every file: reading each into a fresh array left ~180 MB of
-      // garbage behind until V8 collected it, on top of the 184 MB the images need.
-      if (fileBuffer.length < expected) fileBuffer = new Uint8Array(expected);
-      const bytes = fileBuffer.subarray(0, expected);
-      const found = await readFileInto(join(folder, file), bytes);
-      // The size may have changed since the stat (a file being replaced): check again.
-      if (found !== expected) {
-        throw new RangeError(
-          `Cannot read CIFAR-10 batch "${label}/${file}": expected ${expected} bytes ` +
-            `(its size a moment ago), found ${
-              found > expected ? `more than ${expected}` : found
-            }; was it being replaced?`,
-        );
-      }
+      const path = `${label}/${file}`;
+      const bytes = await readSizedFile(join(folder, file), path, sizes.get(file)!, buffer);
       const n = bytes.length / RECORD_BYTES;
       const bad = recordsToNhwc(bytes, { images, labels, first }, NUM_CLASSES);
-      if (bad >= 0) throw badLabel(`${label}/${file}`, bad, bytes[bad * RECORD_BYTES]!);
+      if (bad >= 0) throw badLabel(path, bad, bytes[bad * RECORD_BYTES]!);
       first += n;
     }
     return { images, labels, count };
   };
   const train = await readSet(TRAIN_BATCH_FILES);
   const test = await readSet([TEST_BATCH_FILE]);
-  const syntheticDescription = markerText === null
-    ? null
-    : (markerText.split("\n").find((line) => line.trim() !== "")?.trim() ?? "synthetic data set");
   return { train, test, classNames, synthetic, syntheticDescription };
 }
 

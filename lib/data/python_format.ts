@@ -13,17 +13,16 @@
  */
 
 import { join } from "node:path";
-import { statOrNull } from "../core/fs.ts";
 import {
+  checkBatchesFolder,
   type FolderContents,
   IMAGE_BYTES,
   type ImageSet,
   NUM_CLASSES,
   planesToNhwc,
-  readFileInto,
   type ReadFolderOptions,
+  readSizedFile,
   RECORDS_PER_BATCH,
-  SYNTHETIC_MARKER,
 } from "./format.ts";
 import {
   describePickleValue,
@@ -220,28 +219,13 @@ export async function readCifar10PythonFolder(
   const batchFiles = [...PYTHON_TRAIN_BATCH_FILES, PYTHON_TEST_BATCH_FILE];
 
   // 1. Every file present before reading anything big.
-  const sizes = new Map<string, number>();
-  const missing: string[] = [];
-  for (const file of [...batchFiles, PYTHON_META_FILE]) {
-    const info = await statOrNull(join(folder, file));
-    if (info === null || !info.isFile) missing.push(file);
-    else sizes.set(file, info.size);
-  }
-  if (missing.length > 0) {
-    const what = missing.includes(PYTHON_META_FILE) && missing.length === 1
-      ? `class names "${PYTHON_META_FILE}"`
-      : `CIFAR-10 batch "${missing[0]}"`;
-    throw new Error(
-      `Cannot find ${what} in "${label}" (missing: ${missing.join(", ")}): the folder is ` +
-        `incomplete; delete it and extract cifar-10-python.tar.gz again, or pass --data with a ` +
-        `complete copy`,
-    );
-  }
-  const markerText = await Deno.readTextFile(join(folder, SYNTHETIC_MARKER)).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  });
-  const synthetic = markerText !== null;
+  const { sizes, synthetic, syntheticDescription } = await checkBatchesFolder(
+    folder,
+    label,
+    batchFiles,
+    PYTHON_META_FILE,
+    "extract cifar-10-python.tar.gz again",
+  );
   const records = options.recordsPerFile !== undefined
     ? options.recordsPerFile
     : (synthetic ? null : RECORDS_PER_BATCH);
@@ -252,7 +236,7 @@ export async function readCifar10PythonFolder(
 
   // 2. Decode each file in one reused buffer, converting its images straight into the combined
   // arrays when the count per file is known (as for the binary version), else into parts.
-  let buffer = new Uint8Array(0);
+  const buffer = { bytes: new Uint8Array(0) };
   const readSet = async (files: readonly string[]): Promise<ImageSet> => {
     const known = records === null ? null : records * files.length;
     const parts: ImageSet[] = [];
@@ -260,19 +244,9 @@ export async function readCifar10PythonFolder(
     let labels = new Uint8Array(known ?? 0);
     let first = 0;
     for (const file of files) {
-      const size = sizes.get(file)!;
-      if (buffer.length < size) buffer = new Uint8Array(size);
-      const bytes = buffer.subarray(0, size);
-      const found = await readFileInto(join(folder, file), bytes);
-      if (found !== size) {
-        throw new RangeError(
-          `Cannot read CIFAR-10 batch "${label}/${file}": expected ${size} bytes (its size a ` +
-            `moment ago), found ${
-              found > size ? `more than ${size}` : found
-            }; was it being replaced?`,
-        );
-      }
-      const batch = decodeBatch(bytes, `${label}/${file}`, records);
+      const path = `${label}/${file}`;
+      const bytes = await readSizedFile(join(folder, file), path, sizes.get(file)!, buffer);
+      const batch = decodeBatch(bytes, path, records);
       // The planes are a view into the reused buffer: convert before the next file is read.
       if (known !== null) {
         planesToNhwc(batch.planes, images, first);
@@ -297,8 +271,5 @@ export async function readCifar10PythonFolder(
   };
   const train = await readSet(PYTHON_TRAIN_BATCH_FILES);
   const test = await readSet([PYTHON_TEST_BATCH_FILE]);
-  const syntheticDescription = markerText === null
-    ? null
-    : (markerText.split("\n").find((line) => line.trim() !== "")?.trim() ?? "synthetic data set");
   return { train, test, classNames, synthetic, syntheticDescription };
 }
