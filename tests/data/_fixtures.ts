@@ -35,12 +35,16 @@ export async function makeTinyFolder(dir: string, seed = 1): Promise<string> {
   return folder;
 }
 
-/** Packs a folder's files into a .tar.gz under `cifar-10-batches-bin/`; returns its bytes. */
-export async function packFolder(folder: string, archive: string): Promise<Uint8Array> {
-  const entries = [{ name: BATCHES_FOLDER }] as { name: string; data?: Uint8Array }[];
+/** Packs a folder's files into a .tar.gz under `top/` (`cifar-10-batches-bin/`); returns its bytes. */
+export async function packFolder(
+  folder: string,
+  archive: string,
+  top: string = BATCHES_FOLDER,
+): Promise<Uint8Array> {
+  const entries = [{ name: top }] as { name: string; data?: Uint8Array }[];
   for (const e of [...Deno.readDirSync(folder)].sort((a, b) => a.name.localeCompare(b.name))) {
     entries.push({
-      name: `${BATCHES_FOLDER}/${e.name}`,
+      name: `${top}/${e.name}`,
       data: await Deno.readFile(join(folder, e.name)),
     });
   }
@@ -252,17 +256,8 @@ export async function writePythonFolder(binaryFolder: string, dir: string): Prom
 }
 
 /** Packs a Python-version folder into a .tar.gz under `cifar-10-batches-py/`; returns its bytes. */
-export async function packPythonFolder(folder: string, archive: string): Promise<Uint8Array> {
-  const entries = [{ name: PYTHON_BATCHES_FOLDER }] as { name: string; data?: Uint8Array }[];
-  for (const e of [...Deno.readDirSync(folder)].sort((a, b) => a.name.localeCompare(b.name))) {
-    entries.push({
-      name: `${PYTHON_BATCHES_FOLDER}/${e.name}`,
-      data: await Deno.readFile(join(folder, e.name)),
-    });
-  }
-  const bytes = await gzip(writeTar(entries));
-  await Deno.writeFile(archive, bytes);
-  return bytes;
+export function packPythonFolder(folder: string, archive: string): Promise<Uint8Array> {
+  return packFolder(folder, archive, PYTHON_BATCHES_FOLDER);
 }
 
 /** A tiny Python-version folder (10 images per file, CIFAR-10 names) in `<dir>/cifar-10-batches-py/`,
