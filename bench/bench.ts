@@ -869,6 +869,50 @@ export async function runSide(command: string[], side: Side): Promise<BenchResul
   return parseBenchOutput(stdout, side);
 }
 
+/**
+ * What each side reports running when `--isa` limits it: our native build's name in the backend
+ * description (`avx2 build`), and PyTorch's ATen kernels (`kernels AVX2`).
+ */
+const ISA_EVIDENCE: Readonly<Record<IsaLimit, Readonly<Record<Side, string>>>> = {
+  avx512: { ours: "avx512 build", pytorch: "kernels AVX512" },
+  avx2: { ours: "avx2 build", pytorch: "kernels AVX2" },
+  portable: { ours: "portable build", pytorch: "kernels DEFAULT" },
+};
+
+/**
+ * Checks that a side ran the instruction set `--isa` asked for. A side that quietly ran another
+ * (a CPU without it, a library that ignores the variable) would make the table compare something
+ * else, so that is an error naming what it ran.
+ *
+ * @param result One side's result.
+ * @param isa The limit of the run, or null (nothing to check).
+ * @throws {Error} When the side's description does not name the ISA.
+ * @example
+ * ```ts
+ * import { checkIsaHonoured } from "./bench.ts";
+ * const ran = { side: "pytorch", implementation: "PyTorch 2.14.1 (torchvision 0.29.1), CPU, kernels AVX512" } as const;
+ * let refused = false;
+ * try {
+ *   checkIsaHonoured(ran, "avx2");
+ * } catch {
+ *   refused = true;
+ * }
+ * if (!refused) throw new Error("an AVX-512 run passed for avx2");
+ * ```
+ */
+export function checkIsaHonoured(
+  result: Pick<BenchResult, "side" | "implementation">,
+  isa: IsaLimit | null,
+): void {
+  if (isa === null) return;
+  const evidence = ISA_EVIDENCE[isa][result.side];
+  if (result.implementation.toLowerCase().includes(evidence.toLowerCase())) return;
+  throw new Error(
+    `Cannot compare the sides with --isa ${isa}: the ${result.side} side did not run it ` +
+      `(expected "${evidence}" in its description, found "${result.implementation}")`,
+  );
+}
+
 const EXTRA_FLAGS = {
   "--rounds": "string",
   "--sides": "string",
@@ -1086,6 +1130,7 @@ async function runRounds(
         const command = sideCommand(side, dataPath, options);
         console.error(`[round ${round}/${options.rounds}] ${side}: ${command.join(" ")}`);
         const result = await runSide(command, side);
+        checkIsaHonoured(result, options.isa);
         results.push(result);
         console.error(
           `[round ${round}/${options.rounds}] ${side}: ` +

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { hasWebgpuAdapter, skipName, withTempDir } from "./_util.ts";
 import {
   type BenchResult,
+  checkIsaHonoured,
   DEFAULT_BENCH_OPTIONS,
   describeCeiling,
   efficiencyRows,
@@ -993,6 +994,34 @@ Deno.test("--isa limits both sides to one instruction set, and names the choices
     name: "RangeError",
     message: 'Cannot parse --isa: expected one of avx512, avx2, portable, found "avx9"',
   });
+});
+
+Deno.test("--isa: a side that ran another instruction set stops the run, naming what it ran", () => {
+  const ours = (build: string) => ({
+    side: "ours" as const,
+    implementation:
+      `TensorFlow.js 4.22.0 on Deno 2.9.6, backend OpenBLAS 0.3.21 (libopenblas.so.0); ` +
+      `element-wise loops, convolutions and batch-sized products native (${build} build, 2 threads)`,
+  });
+  const pytorch = (kernels: string) => ({
+    side: "pytorch" as const,
+    implementation: `PyTorch 2.14.1 (torchvision 0.29.1), CPU, kernels ${kernels}`,
+  });
+  checkIsaHonoured(ours("avx2"), "avx2");
+  checkIsaHonoured(pytorch("AVX2"), "avx2");
+  checkIsaHonoured(pytorch("DEFAULT"), "portable");
+  checkIsaHonoured(ours("portable"), null);
+  assert.throws(() => checkIsaHonoured(pytorch("AVX512"), "avx2"), {
+    message:
+      /^Cannot compare the sides with --isa avx2: the pytorch side did not run it \(expected "kernels AVX2" in its description, found ".*kernels AVX512"\)$/,
+  });
+  // Our side without native kernels (the JS loops, as a -march rule once made it) is refused.
+  const jsLoops = {
+    side: "ours" as const,
+    implementation:
+      "TensorFlow.js 4.22.0 on Deno 2.9.6, backend OpenBLAS 0.3.21; element-wise loops in JS",
+  };
+  assert.throws(() => checkIsaHonoured(jsLoops, "avx2"), /the ours side did not run it/);
 });
 
 const gpuCheckAdapter = await hasWebgpuAdapter();

@@ -112,8 +112,9 @@ export function autoOrder(os: string = Deno.build.os): (keyof BackendLoaders)[] 
  *   `CIFAR10_BACKEND` or `--backend` override.
  * @param options Loaders to replace (tests), kernel registration.
  * @returns What runs, on what device, and why.
- * @throws {Error} When an explicitly requested backend cannot load: one line saying why and what
- *   to do.
+ * @throws {Error} When an explicitly requested backend cannot load, or (even under `auto`) a
+ *   loader reports a setting of the user's it cannot honour (`CIFAR10_NATIVE_ISA` naming an ISA
+ *   this CPU lacks): one line saying why and what to do.
  * @throws {RangeError} When `requested` is not a backend name.
  * @example
  * ```ts
@@ -155,6 +156,10 @@ export async function initBackend(
       result = await loaders[step.loader]({ explicit: requested !== "auto" });
     } catch (error) {
       result = { ok: false, reason: errorText(error) };
+    }
+    if (!result.ok && result.fatal) {
+      // The user's own setting cannot be honoured: trying the next backend would hide that.
+      throw new Error(`Cannot use backend "${step.name}": ${result.reason}`);
     }
     if (!result.ok) {
       skipped.push(`${step.label}: ${result.reason}`);

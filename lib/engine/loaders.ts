@@ -20,7 +20,12 @@ export type LoadResult =
     note?: string;
     warning?: string;
   }
-  | { ok: false; reason: string };
+  | {
+    ok: false;
+    reason: string;
+    /** A setting of the user's cannot be honoured: stop there, even under `auto`. */
+    fatal?: boolean;
+  };
 
 /** How a loader was asked: `explicit` when the backend was named, not reached by `auto`. */
 export interface LoadRequest {
@@ -332,7 +337,9 @@ async function loadWebgpu(gpu: GpuLike | null, explicit: boolean): Promise<LoadR
 
 /** The blas helper's contract (lib/engine/kernels/blas/blas.ts). */
 interface BlasModule {
-  registerBlasBackend(): Promise<{ ok: true; device: string } | { ok: false; reason: string }>;
+  registerBlasBackend(): Promise<
+    { ok: true; device: string } | { ok: false; reason: string; fatal?: boolean }
+  >;
 }
 
 async function loadBlas(): Promise<LoadResult> {
@@ -348,7 +355,11 @@ async function loadBlas(): Promise<LoadResult> {
     };
   }
   const registered = await mod.registerBlasBackend();
-  if (!registered.ok) return { ok: false, reason: registered.reason };
+  if (!registered.ok) {
+    return registered.fatal
+      ? { ok: false, reason: registered.reason, fatal: true }
+      : { ok: false, reason: registered.reason };
+  }
   const failure = await activate("blas");
   if (failure !== null) return { ok: false, reason: failure };
   return { ok: true, gpu: false, device: registered.device };

@@ -246,3 +246,45 @@ Deno.test("describeBackend() says whether training runs on a GPU", () => {
     "No GPU: training on the CPU with blas (OpenBLAS, 2 threads) — auto",
   );
 });
+
+Deno.test("initBackend('auto') stops at a setting of the user's a backend cannot honour", async () => {
+  // CIFAR10_NATIVE_ISA=avx512 on an AVX2 CPU: running wasm (or blas's JS loops) instead would
+  // train, or benchmark, something other than what was asked for.
+  const reason =
+    "CIFAR10_NATIVE_ISA=avx512 cannot be honoured: this CPU runs only avx2, portable " +
+    "(unset CIFAR10_NATIVE_ISA to pick the best)";
+  const { loaders, calls } = fakeLoaders({
+    blas: { ok: false, reason, fatal: true },
+    wasm: { ok: true, device: "WebAssembly SIMD, 1 thread" },
+  });
+  await assert.rejects(initBackend("auto", { loaders, registerKernels: false }), {
+    name: "Error",
+    message: `Cannot use backend "blas": ${reason}`,
+  });
+  assert.deepEqual(calls, ["tensorflowGpu", "tensorflowCpu", "webgpu", "blas"]);
+});
+
+Deno.test("CIFAR10_NATIVE_ISA naming an ISA this CPU lacks stops auto with that name", async () => {
+  // The real loaders in a process of its own (the variable is read when blas registers).
+  const { NATIVE_ISAS, supportedIsas } = await import("../../lib/engine/kernels/native/build.ts");
+  const lacking = NATIVE_ISAS.find((isa) => !supportedIsas().includes(isa))!;
+  const code = `import { initBackend } from "./lib/engine/backend.ts";
+const info = await initBackend("auto", { registerKernels: false });
+console.log("loaded " + info.name);`;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", code],
+    cwd: new URL("../../", import.meta.url),
+    env: { CIFAR10_NATIVE_ISA: lacking, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 1, text);
+  assert.match(
+    text,
+    new RegExp(
+      `Cannot use backend "blas": CIFAR10_NATIVE_ISA=${lacking} cannot be honoured: this CPU runs only`,
+    ),
+  );
+  assert.doesNotMatch(text, /loaded /);
+});

@@ -109,7 +109,15 @@ export interface BlasBackendOptions {
 /** What {@linkcode registerBlasBackend} returns: the device, or a one-line reason. */
 export type BlasBackendResult =
   | { ok: true; device: string }
-  | { ok: false; reason: string };
+  | {
+    ok: false;
+    reason: string;
+    /**
+     * The failure is the user's setting that cannot be honoured (`CIFAR10_NATIVE_ISA=avx2` on a
+     * CPU without AVX2): an error to report, not a reason to try the next backend.
+     */
+    fatal?: boolean;
+  };
 
 /** The loaded library, shared by every registered "blas" backend in this process. */
 let loaded: BlasLibrary | null = null;
@@ -206,7 +214,16 @@ function register(options: BlasBackendOptions): BlasBackendResult {
   if (options.nativeKernels ?? true) {
     const loadedNative = loadNativeKernels();
     if (loadedNative.ok) native = loadedNative.kernels;
-    else nativeReason = loadedNative.reason;
+    else if (loadedNative.asked !== undefined) {
+      // Running the JS loops instead would quietly measure or train something else.
+      return {
+        ok: false,
+        fatal: true,
+        reason: `${loadedNative.asked} cannot be honoured: ${
+          loadedNative.reason.replace(/^Cannot use [^:]*: /, "")
+        }`,
+      };
+    } else nativeReason = loadedNative.reason;
   }
   nativeByName.set(name, native);
   if (native !== null) {

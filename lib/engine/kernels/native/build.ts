@@ -28,8 +28,8 @@ const BASE_FLAGS = [
 
 /**
  * The instruction sets native.c is built for, each with its own tile shapes (see native.c):
- * `avx512` (x86-64-v4: 32 registers of 16 floats), `avx2` (x86-64-v3: AVX2 and FMA, 16 registers
- * of 8), `neon` (AArch64's Advanced SIMD: 32 registers of 4 floats, with FMA), `portable` (the
+ * `avx512` (AVX-512 F, BW, DQ and VL with FMA: 32 registers of 16 floats), `avx2` (AVX2 and FMA: 16
+ * registers of 8), `neon` (AArch64's Advanced SIMD: 32 registers of 4 floats, with FMA), `portable` (the
  * compiler's baseline with the small generic tiles: SSE2 on x86-64, no FMA; NEON on AArch64) and
  * `native` (`-march=native`, for other CPUs, where the compiler knows best).
  */
@@ -38,17 +38,35 @@ export const NATIVE_ISAS = ["avx512", "avx2", "neon", "portable", "native"] as c
 export type NativeIsa = typeof NATIVE_ISAS[number];
 
 /**
- * Compiler flags of each ISA's build. The x86 builds are tuned (`-mtune`) for the machine building
- * them. `neon` needs none: Advanced SIMD is in every AArch64 CPU, and `-mcpu=native` would stop a
+ * The x86-64 CPU features each x86 build uses, as /proc/cpuinfo names them, and the compiler flag
+ * that enables each. A build asks for exactly these and nothing else — not a whole `-march`
+ * level (x86-64-v3 also means LZCNT, BMI1/2, MOVBE and F16C, none of which native.c needs), because
+ * a VM may hide one flag of a level (one Zen 5 VM showed AVX-512 and AVX2 but not LZCNT, and a
+ * `-march` rule then refused AVX2 while accepting AVX-512, which implies it).
+ */
+export const X86_FEATURES: Readonly<Record<"avx512" | "avx2", Readonly<Record<string, string>>>> = {
+  avx512: {
+    avx2: "-mavx2",
+    fma: "-mfma",
+    avx512f: "-mavx512f",
+    avx512bw: "-mavx512bw",
+    avx512dq: "-mavx512dq",
+    avx512vl: "-mavx512vl",
+  },
+  avx2: { avx: "-mavx", avx2: "-mavx2", fma: "-mfma" },
+};
+
+/**
+ * Compiler flags of each ISA's build. The x86 builds enable exactly {@linkcode X86_FEATURES}
+ * and are tuned (`-mtune`) for the machine building them. `neon` needs none: Advanced SIMD is in every AArch64 CPU, and `-mcpu=native` would stop a
  * cross compiler (and Apple's clang names CPUs differently). `portable` on AArch64 asks native.c
  * for the generic tiles, so that build stays the small-tile fallback it is on x86-64.
  */
 export function isaFlags(isa: NativeIsa, arch: string = Deno.build.arch): readonly string[] {
   switch (isa) {
     case "avx512":
-      return ["-march=x86-64-v4", "-mtune=native"];
     case "avx2":
-      return ["-march=x86-64-v3", "-mtune=native"];
+      return [...Object.values(X86_FEATURES[isa]), "-mtune=native"];
     case "neon":
       return [];
     case "portable":
@@ -124,15 +142,10 @@ export function buildPlan(
   };
 }
 
-/** CPU flags (as /proc/cpuinfo names them) each x86-64 ISA needs: x86-64-v4's and v3's lists. */
-const X86_REQUIRES: Readonly<Record<"avx512" | "avx2", readonly string[]>> = {
-  avx512: ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl", "avx2", "fma", "bmi2"],
-  avx2: ["avx2", "fma", "bmi1", "bmi2", "f16c", "movbe", "lzcnt"],
-};
-
 /**
- * The ISAs this machine's CPU runs, best first. On x86-64 they are read from the flags in
- * /proc/cpuinfo (x86-64 without them: `portable` only); every AArch64 CPU runs `neon`; other
+ * The ISAs this machine's CPU runs, best first. On x86-64 each build's {@linkcode X86_FEATURES}
+ * are looked up in the flags of /proc/cpuinfo, which Linux clears where the OS does not save
+ * the registers (x86-64 without them: `portable` only); every AArch64 CPU runs `neon`; other
  * CPUs, and x86-64 where the file cannot be read (macOS), get `native` then `portable`.
  *
  * @param cpuinfo The text of /proc/cpuinfo; read from the machine by default.
@@ -141,7 +154,7 @@ const X86_REQUIRES: Readonly<Record<"avx512" | "avx2", readonly string[]>> = {
  * @example
  * ```ts
  * import { supportedIsas } from "./build.ts";
- * const avx2Only = "flags\t\t: fpu sse2 avx avx2 fma bmi1 bmi2 f16c movbe abm lzcnt\n";
+ * const avx2Only = "flags\t\t: fpu sse2 avx avx2 fma bmi1 bmi2 f16c movbe\n";
  * if (supportedIsas(avx2Only, "x86_64").join() !== "avx2,portable") throw new Error("avx2");
  * if (supportedIsas(null, "aarch64").join() !== "neon,portable") throw new Error("arm");
  * ```
@@ -154,9 +167,8 @@ export function supportedIsas(
   // Without /proc/cpuinfo (an Intel Mac), the compiler reads the CPU itself.
   if (arch !== "x86_64" || cpuinfo === null) return ["native", "portable"];
   const flags = new Set((/^flags\s*:(.*)$/m.exec(cpuinfo)?.[1] ?? "").trim().split(/\s+/));
-  // /proc/cpuinfo calls LZCNT "abm" on AMD CPUs.
-  if (flags.has("abm")) flags.add("lzcnt");
-  const has = (isa: "avx512" | "avx2") => X86_REQUIRES[isa].every((flag) => flags.has(flag));
+  const has = (isa: "avx512" | "avx2") =>
+    Object.keys(X86_FEATURES[isa]).every((flag) => flags.has(flag));
   return [
     ...(has("avx512") ? ["avx512" as const] : []),
     ...(has("avx2") ? ["avx2" as const] : []),

@@ -224,7 +224,16 @@ export interface NativeKernels {
 /** The outcome of {@linkcode loadNativeKernels}. */
 export type NativeKernelsResult =
   | { ok: true; kernels: NativeKernels }
-  | { ok: false; reason: string };
+  | {
+    ok: false;
+    reason: string;
+    /**
+     * The setting that named what could not be loaded (`CIFAR10_NATIVE_ISA=avx2`, `isa "avx2"`,
+     * `CIFAR10_NATIVE=/path/lib.so`), when the user asked for one: then the failure is an error,
+     * not a reason to run the JS loops (a benchmark "with avx2" must not measure something else).
+     */
+    asked?: string;
+  };
 
 const EMPTY = new Float32Array(1);
 
@@ -458,8 +467,9 @@ let cached: NativeKernelsResult | null = null;
 /**
  * Builds (first time only) and loads the native kernels for the best instruction set this CPU
  * runs (or the one `CIFAR10_NATIVE_ISA` names). Never throws: a missing permission, compiler or
- * library, or an ISA the CPU lacks, comes back as `{ ok: false, reason }`, and the callers run
- * their JS loops. `CIFAR10_NATIVE=0` turns them off; `CIFAR10_NATIVE=/path/lib.so` loads a
+ * library, or an ISA the CPU lacks, comes back as `{ ok: false, reason }`; callers run their JS
+ * loops then, unless `asked` names the user's setting that could not be honoured (an ISA or a
+ * library asked for by name), which they report as an error. `CIFAR10_NATIVE=0` turns them off; `CIFAR10_NATIVE=/path/lib.so` loads a
  * prebuilt library.
  *
  * @param options Cache folder, ISA (tests build every ISA the CPU runs) and extra flags; with
@@ -488,31 +498,41 @@ function load(
   }
   // On/default words mean "build here"; anything else names a prebuilt library.
   const setting = ["", "1", "on", "true", "yes"].includes(raw.toLowerCase()) ? "" : raw;
+  const isaText = (askedIsa ?? envValue(NATIVE_ISA_ENV, env) ?? "").trim().toLowerCase();
+  const asked = setting
+    ? `${NATIVE_ENV}=${setting}`
+    : isaText === "" || isaText === "auto"
+    ? undefined
+    : askedIsa === undefined
+    ? `${NATIVE_ISA_ENV}=${isaText}`
+    : `isa "${isaText}"`;
+  const failed = (reason: string): NativeKernelsResult =>
+    asked === undefined ? { ok: false, reason } : { ok: false, reason, asked };
   if (typeof Deno === "undefined" || typeof Deno.dlopen !== "function") {
-    return { ok: false, reason: "this runtime has no Deno.dlopen (FFI)" };
+    return failed("this runtime has no Deno.dlopen (FFI)");
   }
-  if (!permissionGranted({ name: "ffi" })) {
-    return { ok: false, reason: "Deno needs --allow-ffi (or -A)" };
+  if (!permissionGranted({ name: "ffi" })) return failed("Deno needs --allow-ffi (or -A)");
+  if (setting) {
+    const opened = open(setting, null);
+    return opened.ok ? opened : failed(opened.reason);
   }
-  if (setting) return open(setting, null);
   const chosen = chooseIsa(askedIsa, supportedIsas(), env);
-  if (chosen.reason !== undefined) return { ok: false, reason: chosen.reason };
+  if (chosen.reason !== undefined) return failed(chosen.reason);
   if (
     !permissionGranted({ name: "run" }) || !permissionGranted({ name: "write", path: cacheDir })
   ) {
-    return {
-      ok: false,
-      reason: `building them needs --allow-run and --allow-write for ${cacheDir} (or -A)`,
-    };
+    return failed(
+      `building them needs --allow-run and --allow-write for ${cacheDir} (or -A)`,
+    );
   }
   let built;
   try {
     built = buildNativeLibrary(cacheDir, chosen.isa, extraFlags, env);
   } catch (error) {
     const message = (error instanceof Error ? error.message : String(error)).split("\n")[0];
-    return { ok: false, reason: `cannot build them in ${cacheDir}: ${message}` };
+    return failed(`cannot build them in ${cacheDir}: ${message}`);
   }
-  return built.ok
-    ? open(built.path, chosen.isa, built.plan.note)
-    : { ok: false, reason: built.reason };
+  if (!built.ok) return failed(built.reason);
+  const opened = open(built.path, chosen.isa, built.plan.note);
+  return opened.ok ? opened : failed(opened.reason);
 }

@@ -397,11 +397,39 @@ Deno.test("CIFAR10_NATIVE_ISA picks the build, and one the CPU lacks is refused 
       supportedIsas().join(", ")
     } (unset ${NATIVE_ISA_ENV} to pick the best)`,
   );
+  // The setting is named, so that the blas backend reports an error instead of running JS loops.
+  assert.equal(refused.asked, `${NATIVE_ISA_ENV}=${lacking}`);
+  const byOption = loadNativeKernels({ cacheDir: "/nonexistent/cache", isa: lacking, env: {} });
+  assert.ok(!byOption.ok && byOption.asked === `isa "${lacking}"`);
+  // Nothing asked: a failure (here, turned off) is a reason to run the JS loops, not an error.
+  const off = loadNativeKernels({ cacheDir: "/nonexistent/cache", env: { CIFAR10_NATIVE: "0" } });
+  assert.ok(!off.ok && off.asked === undefined);
   // What the CPU runs comes from its flags: an AVX2 CPU without AVX-512, and an old one.
   const zen3 =
     "flags\t\t: fpu sse2 ssse3 fma cx16 sse4_1 sse4_2 movbe popcnt avx f16c abm bmi1 avx2 bmi2\n";
   assert.deepEqual(supportedIsas(zen3, "x86_64"), ["avx2", "portable"]);
   assert.deepEqual(supportedIsas("flags\t: fpu sse2 avx\n", "x86_64"), ["portable"]);
+  // A flags line like that of the AMD EPYC (Zen 5) VM that hid LZCNT ("abm"; written from an
+  // EPYC's list, without abm): both builds run there, since neither uses LZCNT (a
+  // -march=x86-64-v3 rule refused avx2 and kept avx512).
+  const zen5VmHidingLzcnt = "flags\t\t: fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca " +
+    "cmov pat pse36 clflush mmx fxsr sse sse2 ht syscall nx mmxext fxsr_opt pdpe1gb rdtscp lm " +
+    "rep_good nopl cpuid extd_apicid tsc_known_freq pni pclmulqdq ssse3 fma cx16 sse4_1 sse4_2 " +
+    "x2apic movbe popcnt aes xsave avx f16c rdrand hypervisor lahf_lm cmp_legacy svm cr8_legacy " +
+    "sse4a misalignsse 3dnowprefetch osvw topoext perfctr_core ssbd ibrs ibpb stibp vmmcall " +
+    "fsgsbase tsc_adjust bmi1 avx2 smep bmi2 erms invpcid avx512f avx512dq rdseed adx smap " +
+    "avx512ifma clflushopt clwb avx512cd sha_ni avx512bw avx512vl xsaveopt xsavec xgetbv1 " +
+    "xsaves avx512_bf16 clzero xsaveerptr wbnoinvd arat npt nrip_save avx512vbmi umip pku ospke " +
+    "avx512_vbmi2 gfni vaes vpclmulqdq avx512_vnni avx512_bitalg avx512_vpopcntdq rdpid movdiri " +
+    "movdir64b fsrm avx512_vp2intersect\n";
+  assert.deepEqual(supportedIsas(zen5VmHidingLzcnt, "x86_64"), ["avx512", "avx2", "portable"]);
+  // A VM that shows AVX-512 F but hides BW: avx512 needs BW, avx2 still runs.
+  assert.deepEqual(
+    supportedIsas("flags\t: sse2 avx avx2 fma avx512f avx512dq avx512vl\n", "x86_64"),
+    ["avx2", "portable"],
+  );
+  // AVX2 without FMA (a VIA or early emulator): no avx2 build, whose tiles are fused.
+  assert.deepEqual(supportedIsas("flags\t: sse2 avx avx2\n", "x86_64"), ["portable"]);
   // Every AArch64 CPU has NEON (Advanced SIMD); other CPUs, and an x86-64 without
   // /proc/cpuinfo (an Intel Mac), let the compiler read the CPU.
   assert.deepEqual(supportedIsas(null, "aarch64"), ["neon", "portable"]);
