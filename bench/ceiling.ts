@@ -1,8 +1,13 @@
 /**
- * `deno task bench:ceiling`: the machine's sgemm ceiling, the GFLOP/s OpenBLAS's single-precision
- * matrix product reaches on large square matrices at a given thread count. A training step is
- * mostly such products (on smaller, thinner shapes), so this is the figure to set its speed
- * against: what share of the machine's own best product speed the whole step keeps.
+ * `deno task bench:ceiling`: the machine's two ceilings at a given thread count.
+ * - The sgemm ceiling: the GFLOP/s OpenBLAS's single-precision matrix product reaches on large
+ *   square matrices. A training step is mostly such products (on smaller, thinner shapes), so this
+ *   says what share of the best product speed a library offers here the step keeps. It is only
+ *   OpenBLAS's: on a CPU its build has no kernel for, OpenBLAS runs an older one (0.3.21 ran its
+ *   AVX2 Haswell kernel on a Zen 5), and the ceiling is lower than the machine's.
+ * - The FMA peak: fused multiply-adds at the widest vector width our native build for this CPU
+ *   has (`cifar_fma_peak` in native.c), on the same threads, with no memory traffic. No product
+ *   can beat it; it is the machine's own arithmetic ceiling.
  *
  * It runs in a process of its own because OpenBLAS reads `OPENBLAS_NUM_THREADS` once, when it
  * loads; the driver (bench/bench.ts) starts it before and after its rounds with `--threads` of
@@ -19,6 +24,10 @@ import { parseFlags } from "../lib/core/flags.ts";
 import { createRng } from "../lib/core/random.ts";
 import { median } from "./stats.ts";
 import { parseInteger } from "../lib/core/flags.ts";
+import {
+  loadNativeKernels,
+  type NativeKernels,
+} from "../lib/engine/kernels/native/native_kernels.ts";
 
 /** Settings of one ceiling measurement. */
 export interface CeilingOptions {
@@ -69,6 +78,26 @@ export interface CeilingResult {
   bestGflops: number;
   /** The median of all samples, GFLOP/s. */
   medianGflops: number;
+  /** The FMA peak on the same threads, or why it was not measured (no native kernels). */
+  fma: FmaPeakResult | { reason: string };
+}
+
+/** The machine's fused multiply-add peak, as {@link measureFmaPeak} measured it. */
+export interface FmaPeakResult {
+  /** Our native build it ran in, e.g. `avx512` (`prebuilt` for a library named by `CIFAR10_NATIVE`). */
+  isa: string;
+  /** Vector lanes of that build (16 for AVX-512). */
+  lanes: number;
+  /** Independent accumulator vectors per thread. */
+  accumulators: number;
+  /** Threads it ran on. */
+  threads: number;
+  /** GFLOP/s of each timed run. */
+  samples: number[];
+  /** The fastest run, GFLOP/s: the ceiling. */
+  bestGflops: number;
+  /** The median run, GFLOP/s. */
+  medianGflops: number;
 }
 
 /** The part of a BLAS library (lib/engine/kernels/blas/cblas.ts) {@link measureCeiling} uses. */
@@ -103,7 +132,11 @@ export type SgemmLibrary = Pick<BlasLibrary, "description" | "path" | "sgemm" | 
  * }
  * ```
  */
-export function measureCeiling(library: SgemmLibrary, options: CeilingOptions): CeilingResult {
+export function measureCeiling(
+  library: SgemmLibrary,
+  options: CeilingOptions,
+  fma: FmaPeakResult | { reason: string } = { reason: "not measured" },
+): CeilingResult {
   if (options.sizes.length === 0 || options.repeats < 1) {
     throw new RangeError(
       `Cannot measure the sgemm ceiling: expected at least one size and one repeat, found sizes ` +
@@ -138,6 +171,41 @@ export function measureCeiling(library: SgemmLibrary, options: CeilingOptions): 
     samples,
     bestGflops: Math.max(...gflops),
     medianGflops: median(gflops),
+    fma,
+  };
+}
+
+/**
+ * Times the fused multiply-add loop of our native build: one untimed run (thread start-up), then
+ * `repeats` runs of `rounds` rounds on `threads` threads.
+ *
+ * @param kernels Loaded native kernels (the ISA they were built for is the one measured).
+ * @param threads Threads to run on.
+ * @param repeats Timed runs. @default 5
+ * @param rounds Rounds per thread per run. @default 2·10⁷ (about 0.1 s at AVX-512)
+ * @returns The samples, the best and the median.
+ */
+export function measureFmaPeak(
+  kernels: Pick<NativeKernels, "isa" | "tile" | "fmaPeak" | "setThreads" | "threads">,
+  threads: number,
+  repeats = 5,
+  rounds = 2e7,
+): FmaPeakResult {
+  kernels.setThreads(threads);
+  kernels.fmaPeak(rounds / 10);
+  const samples: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    const { flops, seconds } = kernels.fmaPeak(rounds);
+    samples.push(flops / seconds / 1e9);
+  }
+  return {
+    isa: kernels.isa ?? "prebuilt",
+    lanes: kernels.tile.lanes,
+    accumulators: kernels.tile.accumulators,
+    threads: kernels.threads(),
+    samples,
+    bestGflops: Math.max(...samples),
+    medianGflops: median(samples),
   };
 }
 
@@ -269,11 +337,23 @@ if (import.meta.main) {
     console.error(`${opened.reason}; install OpenBLAS (Debian: apt-get install -y libopenblas0)`);
     Deno.exit(2);
   }
-  const result = measureCeiling(opened.library, options);
+  // The widest build this CPU runs, or the one CIFAR10_NATIVE_ISA names (`bench --isa`).
+  const native = loadNativeKernels();
+  const fma = native.ok
+    ? measureFmaPeak(native.kernels, options.threads, options.repeats)
+    : { reason: native.reason };
+  const result = measureCeiling(opened.library, options, fma);
   console.error(
     `sgemm ceiling: best ${result.bestGflops.toFixed(1)} GFLOP/s, median ` +
       `${result.medianGflops.toFixed(1)} (${options.threads} thread(s), n = ` +
       `${options.sizes.join(", ")}, ${result.library})`,
+  );
+  console.error(
+    "bestGflops" in fma
+      ? `FMA peak: best ${fma.bestGflops.toFixed(1)} GFLOP/s, median ` +
+        `${fma.medianGflops.toFixed(1)} (${fma.threads} thread(s), ${fma.isa} build, ` +
+        `${fma.accumulators} × ${fma.lanes} lanes)`
+      : `FMA peak: not measured (${fma.reason})`,
   );
   console.log(JSON.stringify(result));
 }

@@ -24,7 +24,7 @@
 #define PARALLEL_MIN 32768
 
 /* Version of this interface; the TS side refuses a library that reports another one. */
-int32_t cifar_native_version(void) { return 3; }
+int32_t cifar_native_version(void) { return 4; }
 
 /* Threads an OpenMP region uses (1 without OpenMP). */
 int32_t cifar_native_threads(void) {
@@ -883,6 +883,40 @@ int32_t cifar_gemm_small_m_nt(const float *D, const float *W, float *C, int64_t 
       for (int64_t r = 0; r < rows; r++) C[m * K + k0 + r] = block[r * MP + m];
   }
   return 0;
+}
+
+/*
+ * The machine's fused multiply-add peak at this build's vector width: every OpenMP thread runs
+ * `rounds` rounds of CV_ACC independent vector FMAs (acc = acc · a + b). CV_ACC chains (24 of 16
+ * lanes on AVX-512, 12 of 8 on AVX2) cover the FMA latency (4 cycles) on two FMA units, so the
+ * loop is bound by FMA throughput alone: no loads, no stores. Returns the floating-point
+ * operations done (2 per lane per FMA) and writes the threads' sums to sink[0], so the compiler
+ * cannot drop the work (nor fold the rounds: without -ffast-math each rounding is kept).
+ * a · x + b with a slightly below 1 keeps every value finite and normal.
+ */
+double cifar_fma_peak(int64_t rounds, float *sink) {
+  double total = 0;
+  int32_t threads = 1;
+  float sum = 0;
+#pragma omp parallel reduction(+ : sum)
+  {
+#ifdef _OPENMP
+#pragma omp single
+    threads = omp_get_num_threads();
+#endif
+    cvec acc[CV_ACC];
+    const cvec a = (cvec){0} + 0.999999f, b = (cvec){0} + 1e-6f;
+    for (int i = 0; i < CV_ACC; i++) acc[i] = (cvec){0} + (float)(i + 1) * 0.01f;
+    for (int64_t r = 0; r < rounds; r++) {
+#pragma GCC unroll 24
+      for (int i = 0; i < CV_ACC; i++) acc[i] = acc[i] * a + b;
+    }
+    for (int i = 0; i < CV_ACC; i++)
+      for (int l = 0; l < CV_LANES; l++) sum += acc[i][l];
+  }
+  sink[0] = sum;
+  total = 2.0 * (double)CV_LANES * CV_ACC * (double)rounds * threads;
+  return total;
 }
 
 #ifdef __clang__

@@ -29,7 +29,7 @@ export const NATIVE_ISA_ENV = "CIFAR10_NATIVE_ISA";
 
 export type { NativeIsa } from "./build.ts";
 
-const INTERFACE_VERSION = 3;
+const INTERFACE_VERSION = 4;
 const DEFAULT_CACHE_URL = new URL("../../../../.tools/native/", import.meta.url);
 
 /** (input, filter or gradient, geometry, batch, out channels, output) → 0, or 1 out of memory. */
@@ -51,6 +51,7 @@ const SYMBOLS = {
   cifar_col2im: { parameters: ["buffer", "buffer", "i32", "i32", "buffer"], result: "void" },
   cifar_conv_lanes: { parameters: [], result: "i32" },
   cifar_native_tile: { parameters: ["i32"], result: "i32" },
+  cifar_fma_peak: { parameters: ["i64", "buffer"], result: "f64" },
   cifar_conv_forward: CONVOLUTION,
   cifar_conv_input_grad: CONVOLUTION,
   cifar_conv_filter_grad: CONVOLUTION,
@@ -138,6 +139,15 @@ export interface NativeKernels {
    * columns, e.g. `{ lanes: 16, accumulators: 24, vectors: 4 }` for AVX-512 (see native.c).
    */
   tile: { lanes: number; accumulators: number; vectors: number };
+  /**
+   * Runs `rounds` rounds of independent vector fused multiply-adds (`tile.accumulators` of
+   * `tile.lanes` lanes each) on every thread, with no memory traffic: the arithmetic peak of this
+   * build's vector width, for the benchmark's second ceiling.
+   *
+   * @param rounds Rounds per thread (about 10⁸ take a second on one core at AVX-512).
+   * @returns Floating-point operations done (2 per lane per FMA) and the wall time, seconds.
+   */
+  fmaPeak(rounds: number): { flops: number; seconds: number };
   /** OpenMP threads of a parallel loop. */
   threads(): number;
   /** Sets the OpenMP thread count. */
@@ -288,6 +298,16 @@ function wrap(
       lanes: s.cifar_native_tile(0),
       accumulators: s.cifar_native_tile(1),
       vectors: s.cifar_native_tile(2),
+    },
+    fmaPeak(rounds) {
+      const sink = new Float32Array(1);
+      const t0 = performance.now();
+      const flops = s.cifar_fma_peak(BigInt(Math.max(1, Math.floor(rounds))), sink);
+      const seconds = (performance.now() - t0) / 1000;
+      if (!Number.isFinite(sink[0]!)) {
+        throw new Error(`The FMA peak loop produced ${sink[0]}; expected a finite sum`);
+      }
+      return { flops, seconds };
     },
     convLanes: lanes,
     directConvFits(info, channels) {

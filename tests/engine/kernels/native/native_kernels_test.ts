@@ -255,6 +255,13 @@ Deno.test({
           );
           if (isa !== "native") assert.deepEqual(kernels.tile, TILES[isa]);
           assert.equal(kernels.convLanes, kernels.tile.lanes);
+          // The FMA peak loop (the bench's second ceiling) counts its work from the tile it runs:
+          // 2 operations per lane, accumulators × lanes per round, on every thread.
+          kernels.setThreads(2);
+          const peak = kernels.fmaPeak(1000);
+          const { lanes: l, accumulators: a } = kernels.tile;
+          assert.equal(peak.flops, 2 * l * a * 1000 * kernels.threads());
+          assert.ok(peak.seconds > 0 && Number.isFinite(peak.seconds), String(peak.seconds));
           const lanes = kernels.convLanes;
           // The model's widths (16 to 128 channels: 1 to 16 vectors, every tile shape and a
           // short last tile of pixels) and a padding other than "same".
