@@ -18,16 +18,11 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import {
-  type BenchOptions,
-  type BenchResult,
-  DEFAULT_BENCH_OPTIONS,
-  formatReport,
-  runSide,
-  sideCommand,
-  summarizeResults,
-  writeSyntheticData,
-} from "./bench.ts";
+import type { BenchResult } from "./result.ts";
+import { type BenchOptions, DEFAULT_BENCH_OPTIONS } from "./options.ts";
+import { runSide, sideCommand } from "./sides.ts";
+import { writeSyntheticData } from "./synthetic.ts";
+import { formatReport, summarizeResults } from "./report.ts";
 import { type BenchData, prepareBenchData } from "./bench_data.ts";
 import { DEFAULT_VENV_DIR, venvPython } from "./pytorch_env.ts";
 import { resolveUserPath } from "../lib/core/config.ts";

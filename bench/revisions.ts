@@ -14,7 +14,9 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { type BenchResult, runSide, writeSyntheticData } from "./bench.ts";
+import type { BenchResult } from "./result.ts";
+import { runSide } from "./sides.ts";
+import { writeSyntheticData } from "./synthetic.ts";
 import { describeMachine, median } from "./stats.ts";
 import { parseFlags, parseInteger } from "../lib/core/flags.ts";
 import { type BenchData, prepareBenchData } from "./bench_data.ts";

@@ -1,25 +1,18 @@
 import { openBlas } from "../lib/engine/kernels/blas/cblas.ts";
 import assert from "node:assert/strict";
 import { hasWebgpuAdapter, skipName, withTempDir } from "./_util.ts";
+import { type BenchResult, parseBenchOutput } from "../bench/result.ts";
+import { DEFAULT_BENCH_OPTIONS, ISA_LIMITS, parseBenchArgs } from "../bench/options.ts";
+import { checkIsaHonoured, ensurePytorch, runSide, sideCommand } from "../bench/sides.ts";
+import { writeSyntheticData } from "../bench/synthetic.ts";
 import {
-  type BenchResult,
-  checkIsaHonoured,
-  DEFAULT_BENCH_OPTIONS,
   describeCeiling,
   efficiencyRows,
-  ensurePytorch,
   formatReport,
-  ISA_LIMITS,
   markdownTable,
-  median,
-  parseBenchArgs,
-  parseBenchOutput,
-  runSide,
-  sideCommand,
   summarizeCeiling,
   summarizeResults,
-  writeSyntheticData,
-} from "../bench/bench.ts";
+} from "../bench/report.ts";
 import {
   type CeilingResult,
   measureCeiling,
@@ -36,7 +29,7 @@ import {
   TORCHVISION_VERSION,
   venvPython,
 } from "../bench/pytorch_env.ts";
-import { trainingGflopPerImage } from "../bench/stats.ts";
+import { median, trainingGflopPerImage } from "../bench/stats.ts";
 import { makeConfig } from "../lib/core/config.ts";
 
 const SCRIPT = new URL("../bench/pytorch_tutorial.py", import.meta.url).pathname;
@@ -624,6 +617,7 @@ function ceilingAt(best: number, median: number): CeilingResult {
     samples: [],
     bestGflops: best,
     medianGflops: median,
+    fma: { reason: "not measured" },
   };
 }
 
