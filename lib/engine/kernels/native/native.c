@@ -536,6 +536,37 @@ static int64_t images_per_chunk(int64_t image_floats) {
 }
 
 /*
+ * Winograd F(2×2, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
+ * 2016) for the stride-1 3×3 "same" convolutions: each 2×2 block of outputs comes from a 4×4
+ * patch of input through 16 products per channel pair instead of 36, 2.25× fewer multiply-adds.
+ * The three entry points below take it where winograd_fits(); the products run in the same
+ * register tiles as the direct convolutions (forward_tile's layout, through gemm_block), and the
+ * transforms, cheap beside them, run per block of tiles in cache. Defined after gemm_block.
+ */
+static int winograd_on = 1;
+
+/* Turns the Winograd path on (1, the default) or off (0: the direct loops), for tests and the
+ * benchmark's before/after. */
+void cifar_native_set_winograd(int32_t on) { winograd_on = on != 0; }
+
+/* Whether geometry g (with C input and CO output channels) takes the Winograd path: a 3×3 filter,
+ * stride 1, padding 1 on every side (output as large as the input), even height and width, and
+ * at least 8 channels on each side (conv1's 3 input channels stay direct: too few to share the
+ * transforms' cost). */
+static int winograd_fits(const int32_t *g, int64_t C, int64_t CO) {
+  return winograd_on && g[G_KH] == 3 && g[G_KW] == 3 && g[G_SH] == 1 && g[G_SW] == 1 &&
+         g[G_TOP] == 1 && g[G_LEFT] == 1 && g[G_OH] == g[G_H] && g[G_OW] == g[G_W] &&
+         g[G_H] % 2 == 0 && g[G_W] % 2 == 0 && C >= 8 && CO >= 8;
+}
+
+int32_t cifar_winograd_fits(const int32_t *g, int32_t CO) { return winograd_fits(g, g[G_C], CO); }
+
+static int32_t winograd_forward(const float *x, const float *w, int64_t N, int64_t H, int64_t W,
+                                int64_t C, int64_t CO, float *out);
+static int32_t winograd_filter_grad(const float *x, const float *dy, int64_t N, int64_t H,
+                                    int64_t W, int64_t C, int64_t CO, float *dw);
+
+/*
  * Forward convolution of NHWC x [N, g.H, g.W, g.C] with w [KH, KW, C, CO] into out
  * [N, OH, OW, CO]. Needs stride 1, pads in [0, K − 1] and CO a multiple of cifar_conv_lanes().
  * Like the two gradients below, returns 0, or 1 when its scratch memory cannot be allocated.
@@ -544,6 +575,7 @@ int32_t cifar_conv_forward(const float *x, const float *w, const int32_t *g, int
                         float *out) {
   const int64_t H = g[G_H], W = g[G_W], C = g[G_C], OH = g[G_OH], OW = g[G_OW];
   const int64_t KH = g[G_KH], KW = g[G_KW];
+  if (winograd_fits(g, C, CO)) return winograd_forward(x, w, N, H, W, C, CO, out);
   const int64_t HP = OH + KH - 1, WP = OW + KW - 1, step = images_per_chunk(HP * WP * C);
   float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
   if (xp == NULL) return 1;
@@ -576,6 +608,8 @@ int32_t cifar_conv_input_grad(const float *dy, const float *w, const int32_t *g,
       for (int64_t c = 0; c < C; c++)
         for (int64_t o = 0; o < CO; o++) dst[o * C + c] = src[c * CO + o];
     }
+  /* The same "same" 3×3 convolution of dy, with the flipped, transposed filter. */
+  if (winograd_fits(g, C, CO)) return winograd_forward(dy, wt, N, H, W, CO, C, dx);
   for (int64_t n0 = 0; n0 < N; n0 += step) {
     const int64_t count = N - n0 < step ? N - n0 : step;
     pad_images(dy + n0 * OH * OW * CO, count, OH, OW, CO, HP, WP, KH - 1 - g[G_TOP],
@@ -697,6 +731,7 @@ int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g
                             int32_t CO, float *dw) {
   const int64_t H = g[G_H], W = g[G_W], C = g[G_C], OH = g[G_OH], OW = g[G_OW];
   const int64_t KH = g[G_KH], KW = g[G_KW];
+  if (winograd_fits(g, C, CO)) return winograd_filter_grad(x, dy, N, H, W, C, CO, dw);
   const int64_t HP = OH + KH - 1, WP = OW + KW - 1, T = KW * C, rowStride = WP * C;
   const int64_t size = KH * T * CO, step = images_per_chunk(HP * WP * C);
   int threads = 1;
@@ -736,6 +771,246 @@ int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g
       float s = partial[i];
       for (int t = 1; t < threads; t++) s += partial[t * size + i];
       dw[i] = s;
+    }
+  }
+  return 0;
+}
+
+/* Winograd tiles per block: a block's 16 transformed matrices of inputs (16 × WB × C floats) and
+ * of products (16 × WB × CO) stay in L2 (384 KB and 768 KB at C = 64, CO = 128). */
+#ifndef WB
+#define WB 48
+#endif
+
+static float *scratch_wino_u, *scratch_wino_blocks;
+static int64_t scratch_wino_u_n, scratch_wino_blocks_n;
+
+/* Threads a Winograd loop over `items` blocks runs on (1 without OpenMP or with one block). */
+static int wino_threads(int64_t items) {
+#ifdef _OPENMP
+  int threads = omp_get_max_threads();
+  return items < threads ? (int)(items < 1 ? 1 : items) : threads;
+#else
+  (void)items;
+  return 1;
+#endif
+}
+
+/* u[ξ][c][o] = (G·w[·][·][c][o]·Gᵀ)[ξ], ξ = 4i + j, for w [3, 3, C, CO]; G = [1 0 0; ½ ½ ½;
+ * ½ −½ ½; 0 0 1]. */
+static void winograd_filter(const float *w, int64_t C, int64_t CO, float *u) {
+  const int64_t plane = C * CO;
+#pragma omp parallel for schedule(static) if (9 * plane >= PARALLEL_MIN)
+  for (int64_t c = 0; c < C; c++)
+    for (int64_t o = 0; o < CO; o++) {
+      const int64_t at = c * CO + o;
+      float g[3][3], t[4][3];
+      for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++) g[a][b] = w[(a * 3 + b) * plane + at];
+      for (int b = 0; b < 3; b++) {
+        t[0][b] = g[0][b];
+        t[1][b] = 0.5f * (g[0][b] + g[1][b] + g[2][b]);
+        t[2][b] = 0.5f * (g[0][b] - g[1][b] + g[2][b]);
+        t[3][b] = g[2][b];
+      }
+      for (int i = 0; i < 4; i++) {
+        u[(4 * i + 0) * plane + at] = t[i][0];
+        u[(4 * i + 1) * plane + at] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+        u[(4 * i + 2) * plane + at] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+        u[(4 * i + 3) * plane + at] = t[i][2];
+      }
+    }
+}
+
+/*
+ * The per-tile transforms, on CV_LANES channels at a time (then single channels): VT is cvec or
+ * float, and each body is written once for both. GCC does not vectorise the scalar form (its 16
+ * loads and stores per channel, through pointers that may alias).
+ */
+#define LOAD(VT, p) (*(const VT *)(p))
+#define STORE(VT, p, value) (*(VT *)(p) = (value))
+
+/* v[ξ·vs + c] = (Bᵀ·d·B)[ξ] of the 4×4 patch d at xp (rows `row` floats apart, C channels);
+ * Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]. */
+#define WINOGRAD_INPUT_BODY(VT)                                                                  \
+  {                                                                                              \
+    VT t[4][4];                                                                                  \
+    for (int j = 0; j < 4; j++) {                                                                \
+      const VT d0 = LOAD(VT, xp + j * C + c), d1 = LOAD(VT, xp + row + j * C + c);               \
+      const VT d2 = LOAD(VT, xp + 2 * row + j * C + c), d3 = LOAD(VT, xp + 3 * row + j * C + c); \
+      t[0][j] = d0 - d2;                                                                         \
+      t[1][j] = d1 + d2;                                                                         \
+      t[2][j] = d2 - d1;                                                                         \
+      t[3][j] = d1 - d3;                                                                         \
+    }                                                                                            \
+    for (int i = 0; i < 4; i++) {                                                                \
+      STORE(VT, v + (4 * i + 0) * vs + c, t[i][0] - t[i][2]);                                    \
+      STORE(VT, v + (4 * i + 1) * vs + c, t[i][1] + t[i][2]);                                    \
+      STORE(VT, v + (4 * i + 2) * vs + c, t[i][2] - t[i][1]);                                    \
+      STORE(VT, v + (4 * i + 3) * vs + c, t[i][1] - t[i][3]);                                    \
+    }                                                                                            \
+  }
+static inline void winograd_input_tile(const float *xp, int64_t row, int64_t C, float *v,
+                                       int64_t vs) {
+  int64_t c = 0;
+  for (; c + CV_LANES <= C; c += CV_LANES) WINOGRAD_INPUT_BODY(cvec)
+  for (; c < C; c++) WINOGRAD_INPUT_BODY(float)
+}
+
+/* The 2×2 outputs (Aᵀ·m·A) of one tile from its 16 products m[ξ·ms + o], written to out (rows
+ * `row` floats apart); Aᵀ = [1 1 1 0; 0 1 −1 −1]. */
+#define WINOGRAD_OUTPUT_BODY(VT)                                                                 \
+  {                                                                                              \
+    VT s[2][4];                                                                                  \
+    for (int j = 0; j < 4; j++) {                                                                \
+      const VT m0 = LOAD(VT, m + j * ms + o), m1 = LOAD(VT, m + (4 + j) * ms + o);               \
+      const VT m2 = LOAD(VT, m + (8 + j) * ms + o), m3 = LOAD(VT, m + (12 + j) * ms + o);        \
+      s[0][j] = m0 + m1 + m2;                                                                    \
+      s[1][j] = m1 - m2 - m3;                                                                    \
+    }                                                                                            \
+    for (int i = 0; i < 2; i++) {                                                                \
+      STORE(VT, out + i * row + o, s[i][0] + s[i][1] + s[i][2]);                                 \
+      STORE(VT, out + i * row + CO + o, s[i][1] - s[i][2] - s[i][3]);                            \
+    }                                                                                            \
+  }
+static inline void winograd_output_tile(const float *m, int64_t ms, int64_t CO, float *out,
+                                        int64_t row) {
+  int64_t o = 0;
+  for (; o + CV_LANES <= CO; o += CV_LANES) WINOGRAD_OUTPUT_BODY(cvec)
+  for (; o < CO; o++) WINOGRAD_OUTPUT_BODY(float)
+}
+
+/* dm[ξ·ms + o] = (A·dy·Aᵀ)[ξ] of one tile's 2×2 output gradients at dy (rows `row` floats
+ * apart): what the tile's 16 products receive, the output transform run backwards. */
+#define WINOGRAD_GRAD_BODY(VT)                                                                   \
+  {                                                                                              \
+    const VT y00 = LOAD(VT, dy + o), y01 = LOAD(VT, dy + CO + o);                                \
+    const VT y10 = LOAD(VT, dy + row + o), y11 = LOAD(VT, dy + row + CO + o);                    \
+    const VT r[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11},              \
+                        {-y10, -y11}};                                                           \
+    for (int i = 0; i < 4; i++) {                                                                \
+      STORE(VT, dm + (4 * i + 0) * ms + o, r[i][0]);                                             \
+      STORE(VT, dm + (4 * i + 1) * ms + o, r[i][0] + r[i][1]);                                   \
+      STORE(VT, dm + (4 * i + 2) * ms + o, r[i][0] - r[i][1]);                                   \
+      STORE(VT, dm + (4 * i + 3) * ms + o, -r[i][1]);                                            \
+    }                                                                                            \
+  }
+static inline void winograd_grad_tile(const float *dy, int64_t row, int64_t CO, float *dm,
+                                      int64_t ms) {
+  int64_t o = 0;
+  for (; o + CV_LANES <= CO; o += CV_LANES) WINOGRAD_GRAD_BODY(cvec)
+  for (; o < CO; o++) WINOGRAD_GRAD_BODY(float)
+}
+
+/* Forward 3×3 "same" convolution of x [N, H, W, C] with w [3, 3, C, CO] into out [N, H, W, CO]
+ * by F(2×2, 3×3): blocks of WB tiles, each transformed, multiplied (16 products) and transformed
+ * back by one thread. */
+static int32_t winograd_forward(const float *x, const float *w, int64_t N, int64_t H, int64_t W,
+                                int64_t C, int64_t CO, float *out) {
+  const int64_t HP = H + 2, WP = W + 2, TH = H / 2, TW = W / 2, row = WP * C;
+  const int64_t step = images_per_chunk(HP * WP * C);
+  const int64_t per = 16 * WB * (C + CO);
+  float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
+  float *u = scratch(&scratch_wino_u, &scratch_wino_u_n, 16 * C * CO);
+  const int threads = wino_threads((N * TH * TW + WB - 1) / WB);
+  float *blocks = scratch(&scratch_wino_blocks, &scratch_wino_blocks_n, threads * per);
+  if (xp == NULL || u == NULL || blocks == NULL) return 1;
+  winograd_filter(w, C, CO, u);
+  const tile_walk walk = {.ars = C, .aps = 1, .bps = CO, .steps = C, .outer = 1};
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t count = N - n0 < step ? N - n0 : step, tiles = count * TH * TW;
+    pad_images(x + n0 * H * W * C, count, H, W, C, HP, WP, 1, 1, xp);
+    float *outc = out + n0 * H * W * CO;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      int id, team;
+      team_position(&id, &team);
+      float *v = blocks + id * per, *m = v + 16 * WB * C;
+#pragma omp for schedule(static)
+      for (int64_t t0 = 0; t0 < tiles; t0 += WB) {
+        const int64_t nb = tiles - t0 < WB ? tiles - t0 : WB;
+        for (int64_t r = 0; r < nb; r++) {
+          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
+          winograd_input_tile(xp + (n * HP + 2 * ty) * row + 2 * tx * C, row, C, v + r * C,
+                              WB * C);
+        }
+        for (int xi = 0; xi < 16; xi++)
+          gemm_block(nb, CO, v + xi * WB * C, u + xi * C * CO, &walk, m + xi * WB * CO, CO, 0);
+        for (int64_t r = 0; r < nb; r++) {
+          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
+          winograd_output_tile(m + r * CO, WB * CO, CO,
+                               outc + ((n * H + 2 * ty) * W + 2 * tx) * CO, W * CO);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* Filter gradient dw [3, 3, C, CO] of the 3×3 "same" convolution, from x [N, H, W, C] and dy
+ * [N, H, W, CO], by F(2×2, 3×3) run backwards: per block of tiles, the transformed inputs and
+ * the transformed output gradients are multiplied into each thread's own 16 × C × CO sums;
+ * the threads' sums are added in thread order, and dw = Gᵀ·du·G. */
+static int32_t winograd_filter_grad(const float *x, const float *dy, int64_t N, int64_t H,
+                                    int64_t W, int64_t C, int64_t CO, float *dw) {
+  const int64_t HP = H + 2, WP = W + 2, TH = H / 2, TW = W / 2, row = WP * C;
+  const int64_t step = images_per_chunk(HP * WP * C), size = 16 * C * CO;
+  const int64_t per = 16 * WB * (C + CO) + size;
+  float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
+  const int threads = wino_threads((N * TH * TW + WB - 1) / WB);
+  float *blocks = scratch(&scratch_wino_blocks, &scratch_wino_blocks_n, threads * per);
+  if (xp == NULL || blocks == NULL) return 1;
+  for (int t = 0; t < threads; t++) memset(blocks + t * per, 0, sizeof(float) * size);
+  /* du[ξ][c][o] += Σ_r v[ξ][r][c] · dm[ξ][r][o]: rows c, steps r. */
+  const tile_walk walk = {.ars = 1, .aps = C, .bps = CO, .outer = 1};
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t count = N - n0 < step ? N - n0 : step, tiles = count * TH * TW;
+    pad_images(x + n0 * H * W * C, count, H, W, C, HP, WP, 1, 1, xp);
+    const float *dyc = dy + n0 * H * W * CO;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      int id, team;
+      team_position(&id, &team);
+      float *du = blocks + id * per, *v = du + size, *dm = v + 16 * WB * C;
+#pragma omp for schedule(static)
+      for (int64_t t0 = 0; t0 < tiles; t0 += WB) {
+        const int64_t nb = tiles - t0 < WB ? tiles - t0 : WB;
+        for (int64_t r = 0; r < nb; r++) {
+          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
+          winograd_input_tile(xp + (n * HP + 2 * ty) * row + 2 * tx * C, row, C, v + r * C,
+                              WB * C);
+          winograd_grad_tile(dyc + ((n * H + 2 * ty) * W + 2 * tx) * CO, W * CO, CO,
+                             dm + r * CO, WB * CO);
+        }
+        tile_walk block = walk;
+        block.steps = nb;
+        for (int xi = 0; xi < 16; xi++)
+          gemm_block(C, CO, v + xi * WB * C, dm + xi * WB * CO, &block, du + xi * C * CO, CO, 1);
+      }
+    }
+  }
+  const int64_t plane = C * CO;
+  for (int64_t i = 0; i < size; i++) {
+    float sum = blocks[i];
+    for (int t = 1; t < threads; t++) sum += blocks[t * per + i];
+    blocks[i] = sum;
+  }
+  /* dw[a][b] = Σ_ij G[i][a]·G[j][b]·du[i][j], the filter transform's transpose. */
+  const float *du = blocks;
+#pragma omp parallel for schedule(static) if (9 * plane >= PARALLEL_MIN)
+  for (int64_t at = 0; at < plane; at++) {
+    float e[4][3];
+    for (int i = 0; i < 4; i++) {
+      const float d0 = du[(4 * i) * plane + at], d1 = du[(4 * i + 1) * plane + at],
+                  d2 = du[(4 * i + 2) * plane + at], d3 = du[(4 * i + 3) * plane + at];
+      e[i][0] = d0 + 0.5f * (d1 + d2);
+      e[i][1] = 0.5f * (d1 - d2);
+      e[i][2] = 0.5f * (d1 + d2) + d3;
+    }
+    for (int b = 0; b < 3; b++) {
+      dw[(0 * 3 + b) * plane + at] = e[0][b] + 0.5f * (e[1][b] + e[2][b]);
+      dw[(1 * 3 + b) * plane + at] = 0.5f * (e[1][b] - e[2][b]);
+      dw[(2 * 3 + b) * plane + at] = 0.5f * (e[1][b] + e[2][b]) + e[3][b];
     }
   }
   return 0;

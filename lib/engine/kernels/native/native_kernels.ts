@@ -52,6 +52,8 @@ const SYMBOLS = {
   cifar_conv_lanes: { parameters: [], result: "i32" },
   cifar_native_tile: { parameters: ["i32"], result: "i32" },
   cifar_fma_peak: { parameters: ["i64", "buffer"], result: "f64" },
+  cifar_native_set_winograd: { parameters: ["i32"], result: "void" },
+  cifar_winograd_fits: { parameters: ["buffer", "i32"], result: "i32" },
   cifar_conv_forward: CONVOLUTION,
   cifar_conv_input_grad: CONVOLUTION,
   cifar_conv_filter_grad: CONVOLUTION,
@@ -148,6 +150,16 @@ export interface NativeKernels {
    * @returns Floating-point operations done (2 per lane per FMA) and the wall time, seconds.
    */
   fmaPeak(rounds: number): { flops: number; seconds: number };
+  /**
+   * Turns the Winograd F(2×2, 3×3) path of the 3×3 "same" convolutions on (the default) or off
+   * (the direct loops), process-wide: for tests and before/after measurements.
+   */
+  setWinograd(on: boolean): void;
+  /**
+   * Whether a convolution takes the Winograd path now: a 3×3 filter, stride 1, padding 1 on
+   * every side, even height and width, at least 8 channels in and out, and the path on.
+   */
+  winogradFits(info: DirectConvGeometry): boolean;
   /** OpenMP threads of a parallel loop. */
   threads(): number;
   /** Sets the OpenMP thread count. */
@@ -299,6 +311,8 @@ function wrap(
       accumulators: s.cifar_native_tile(1),
       vectors: s.cifar_native_tile(2),
     },
+    setWinograd: (on) => s.cifar_native_set_winograd(on ? 1 : 0),
+    winogradFits: (info) => s.cifar_winograd_fits(setConv(info), info.outChannels) === 1,
     fmaPeak(rounds) {
       const sink = new Float32Array(1);
       const t0 = performance.now();

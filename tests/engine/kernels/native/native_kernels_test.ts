@@ -303,6 +303,67 @@ Deno.test({
               }
             });
           }
+          // Winograd F(2×2, 3×3): 3×3 "same" convolutions of even size with at least 8 channels
+          // each way take it; the direct loops are checked on the same cases with it off. The
+          // tolerance is the direct loops' (max |difference| / max |value| ≤ 2e-5): the
+          // transforms add and halve, at most 16 terms of a few roundings each.
+          const winogradCases: ConvCase[] = [
+            { n: 3, h: 8, w: 6, cin: 16, cout: 32, k: 3, stride: 1, pad: "same" },
+            // 80 tiles: a full block of 48 and a short one.
+            { n: 5, h: 8, w: 8, cin: 32, cout: 64, k: 3, stride: 1, pad: "same" },
+            { n: 9, h: 6, w: 4, cin: 64, cout: 128, k: 3, stride: 1, pad: "same" },
+            // The model's conv2 at full size, and widths off the vector lanes.
+            { n: 1, h: 32, w: 32, cin: 16, cout: 32, k: 3, stride: 1, pad: "same" },
+            { n: 2, h: 2, w: 10, cin: 8, cout: 3 * lanes + 4, k: 3, stride: 1, pad: "same" },
+          ];
+          for (const [i, c] of winogradCases.entries()) {
+            tf.tidy(() => {
+              const { x, filter, y, dy } = convTensors(c, 1990 + 10 * i);
+              const { dFilter, dx } = convGradients(c, x, filter, dy);
+              const info = tf.backend_util.computeConv2DInfo(
+                x.shape as [number, number, number, number],
+                filter.shape as [number, number, number, number],
+                1,
+                1,
+                "same",
+              );
+              const values = (v: tf.Tensor) => v.dataSync() as Float32Array;
+              for (const winograd of [true, false]) {
+                kernels.setWinograd(winograd);
+                assert.equal(kernels.winogradFits(info), winograd, `${convName(c)} ${winograd}`);
+                const out = new Float32Array(y.size), dw = new Float32Array(dFilter.size);
+                const dxOut = new Float32Array(dx.size);
+                // The direct loops take whole vectors of channels only; Winograd takes any.
+                const forward = winograd || kernels.directConvFits(info, c.cout);
+                const backward = winograd || kernels.directConvFits(info, c.cin);
+                const checks: [string, Float32Array, tf.Tensor][] = [];
+                if (forward) {
+                  kernels.convForward(values(x), values(filter), info, out);
+                  kernels.convFilterGrad(values(x), values(dy), info, dw);
+                  checks.push(["y", out, y], ["dW", dw, dFilter]);
+                }
+                if (backward) {
+                  kernels.convInputGrad(values(dy), values(filter), info, dxOut);
+                  checks.push(["dx", dxOut, dx]);
+                }
+                for (const [name, actual, expected] of checks) {
+                  const error = relativeError(actual, values(expected));
+                  const path = winograd ? "Winograd" : "direct";
+                  assert.ok(error <= 2e-5, `${isa} ${path} ${convName(c)} ${name}: ${error}`);
+                }
+              }
+              kernels.setWinograd(true);
+            });
+          }
+          // Outside its geometry the path is never taken: odd sizes, 3 input channels, stride 2.
+          const outside = (shape: [number, number, number, number], cout: number, stride = 1) =>
+            kernels.winogradFits(
+              tf.backend_util.computeConv2DInfo(shape, [3, 3, shape[3], cout], stride, 1, "same"),
+            );
+          assert.ok(outside([2, 8, 8, 16], 32));
+          assert.ok(!outside([2, 7, 8, 16], 32));
+          assert.ok(!outside([2, 32, 32, 3], 16));
+          assert.ok(!outside([2, 8, 8, 16], 32, 2));
           // The dense layers' products, at a width with a vector remainder and a lone column.
           for (const [m, k, n] of [[9, 300, 77], [30, 512, 500], [30, 500, 10]] as const) {
             const a = randomValues(m * k, 995), b = randomValues(k * n, 996);
