@@ -40,6 +40,7 @@ import { type BenchData, prepareBenchData } from "./bench_data.ts";
 import { makeConfig } from "../lib/core/config.ts";
 import { ensurePytorchVenv, PROJECT_ROOT } from "./pytorch_env.ts";
 import { DEFAULT_CEILING_OPTIONS, runCeiling } from "./ceiling.ts";
+import { RECORDS_PER_BATCH } from "../lib/data/format.ts";
 import type { BenchResult, Side } from "./result.ts";
 import { type BenchOptions, ISA_LIMITS, parseBenchArgs, USAGE } from "./options.ts";
 import { checkIsaHonoured, ensurePytorch, runSide, sideCommand } from "./sides.ts";
@@ -47,20 +48,17 @@ import { writeSyntheticData } from "./synthetic.ts";
 import {
   type CeilingSummary,
   describeCeiling,
+  describeFmaPeak,
   type EfficiencyRow,
   efficiencyRows,
   formatReport,
   markdownTable,
   type MetricRow,
+  projectedRunRow,
   type RunDescription,
   summarizeCeiling,
   summarizeResults,
 } from "./report.ts";
-
-// bench/ours.ts still imports these from here (its types and a doc example); they live in
-// result.ts and synthetic.ts. Drop these lines once ours.ts imports them from there.
-export type { BenchResult, Throughput } from "./result.ts";
-export { writeSyntheticData } from "./synthetic.ts";
 
 async function writeAtomic(path: string, content: string): Promise<void> {
   const temporary = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
@@ -133,7 +131,7 @@ async function runRounds(
   let ceiling: CeilingSummary;
   try {
     // The ceiling before and after the rounds: a shared machine's load changes over a run.
-    console.error(`sgemm ceiling at ${options.threads} thread(s), before the rounds`);
+    console.error(`sgemm ceiling and FMA peak at ${options.threads} thread(s), before the rounds`);
     const before = await runCeiling(ceilingOptions);
     // 3. Alternate the sides, round after round, so slow phases of a noisy machine hit both.
     for (let round = 1; round <= options.rounds; round++) {
@@ -153,15 +151,26 @@ async function runRounds(
         );
       }
     }
-    console.error(`sgemm ceiling at ${options.threads} thread(s), after the rounds`);
+    console.error(`sgemm ceiling and FMA peak at ${options.threads} thread(s), after the rounds`);
     ceiling = summarizeCeiling(before, await runCeiling(ceilingOptions));
   } finally {
     if (syntheticDir !== null) await Deno.remove(syntheticDir, { recursive: true });
   }
   // 4. Summary: pooled medians, then the ratios as the last lines.
-  const rows = summarizeResults(results);
-  const gflopPerImage = trainingGflopPerImage(makeConfig());
-  const efficiency = efficiencyRows(rows, gflopPerImage, ceiling.gflops);
+  const config = makeConfig();
+  const validImages = Math.floor(CIFAR10_TRAIN_IMAGES * config.validFraction);
+  const rows = [
+    ...summarizeResults(results),
+    // The tutorial's whole run, from the medians above.
+    ...projectedRunRow(summarizeResults(results), {
+      epochs: config.epochs,
+      trainImages: CIFAR10_TRAIN_IMAGES - validImages,
+      validImages,
+      batchSize: config.batchSize,
+    }),
+  ];
+  const gflopPerImage = trainingGflopPerImage(config);
+  const efficiency = efficiencyRows(rows, gflopPerImage, ceiling.gflops, ceiling.fmaGflops);
   const first = (side: Side) => results.find((r) => r.side === side);
   const describe = (side: Side) => {
     const r = first(side);
@@ -180,6 +189,7 @@ async function runRounds(
       (options.isa === null ? "" : `, both sides limited to ${options.isa} (--isa)`),
     date: new Date().toISOString().slice(0, 10),
     ceiling: describeCeiling(ceiling),
+    fmaPeak: describeFmaPeak(ceiling),
     gflopPerImage,
   };
   console.log(`Data: ${run.data}`);
@@ -188,7 +198,11 @@ async function runRounds(
   console.log(`Machine: ${run.machine}`);
   if (limits !== null) console.log(`ISA limited to ${options.isa} on both sides: ${limitText}`);
   console.log(run.ceiling);
-  console.log(`Training step: ${gflopPerImage.toFixed(3)} GFLOP per image (products only)`);
+  console.log(run.fmaPeak);
+  console.log(
+    `Training step: ${gflopPerImage.toFixed(3)} GFLOP per image (products only, counted as ` +
+      `direct convolutions: our Winograd convolutions do fewer, so our GFLOP/s are effective)`,
+  );
   for (const line of formatReport(rows, efficiency)) console.log(line);
   if (outputs.markdown) {
     await writeAtomic(outputs.markdown, markdownTable(rows, run, efficiency));
@@ -203,6 +217,9 @@ async function runRounds(
   }
   return { results, rows, efficiency };
 }
+
+/** Training images of CIFAR-10: five batch files of 10000. */
+const CIFAR10_TRAIN_IMAGES = 5 * RECORDS_PER_BATCH;
 
 if (import.meta.main) {
   try {

@@ -1,7 +1,7 @@
 /**
  * Our side of `deno task bench`: the same measurements as `bench/pytorch_tutorial.py bench`, on our
  * TypeScript implementation (lib/model/model.ts, lib/train/loop.ts, lib/augment/augment.ts, lib/engine/backend.ts),
- * printed as one JSON object of the shared shape ({@link BenchResult} in bench/bench.ts).
+ * printed as one JSON object of the shared shape ({@link BenchResult} in bench/result.ts).
  *
  * Measures, after a warm-up, interleaved (each repeat: for each batch size, (a) then (b)):
  * (a) training steps (forward, cross-entropy, backward, Adam) on pre-made augmented batches;
@@ -17,7 +17,7 @@
  */
 import { median } from "./stats.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import type { BenchResult, Throughput } from "./bench.ts";
+import type { BenchResult, Throughput } from "./result.ts";
 import { batchToTensor } from "../lib/augment/augment.ts";
 import { makeConfig, parseArgs, type TrainConfig } from "../lib/core/config.ts";
 import {
@@ -31,7 +31,8 @@ import {
 import { initBackend, peakMemoryMiB } from "../lib/engine/backend.ts";
 import { buildModel, type Model } from "../lib/model/model.ts";
 import { createRng, deriveSeed } from "../lib/core/random.ts";
-import { createOptimizer, crossEntropy, trainEpoch } from "../lib/train/mod.ts";
+import { createOptimizer, crossEntropy, trainEpoch, validate } from "../lib/train/mod.ts";
+import { saveCheckpoint } from "../lib/model/checkpoint.ts";
 import { parseInteger } from "../lib/core/flags.ts";
 
 /** Settings of our side, mirroring the Python bench mode's flags. */
@@ -81,7 +82,7 @@ function exists(path: string): boolean {
  * @returns The images and whether the folder is marked synthetic.
  * @example
  * ```ts
- * import { writeSyntheticData } from "./bench.ts";
+ * import { writeSyntheticData } from "./synthetic.ts";
  * import { readFirstRecords } from "./ours.ts";
  * const dir = await Deno.makeTempDir();
  * await writeSyntheticData(dir, { recordsPerFile: 3 });
@@ -206,7 +207,9 @@ export async function runOursBench(
   const variables = Object.values(model.params);
   const trainStep: Throughput[] = [];
   const epoch: Throughput[] = [];
+  const validation: Throughput[] = [];
   let inference: Throughput;
+  let checkpointSeconds: number;
   let trainingPeakRssMiB = 0;
   try {
     // 2. (a) Training steps on pre-made batches, augmented once outside the timed loop, and
@@ -219,6 +222,7 @@ export async function runOursBench(
     const pools = new Map<number, { x: tf.Tensor4D; y: tf.Tensor1D }[]>();
     const stepSamples = new Map<number, number[]>();
     const epochSamples = new Map<number, number[]>();
+    const validationSamples = new Map<number, number[]>();
     const indices = Int32Array.from({ length: options.epochImages }, (_, i) => i);
     let stepIndex = 0;
     try {
@@ -227,6 +231,7 @@ export async function runOursBench(
         pools.set(batchSize, pool);
         stepSamples.set(batchSize, []);
         epochSamples.set(batchSize, []);
+        validationSamples.set(batchSize, []);
         for (let b = 0; b < options.batchPool; b++) {
           const images = new Uint8Array(batchSize * 3072);
           const labels = new Int32Array(batchSize);
@@ -280,6 +285,16 @@ export async function runOursBench(
           const epochs = epochSamples.get(batchSize)!;
           epochs.push(result.images / ((performance.now() - t1) / 1000));
           log(`epoch batch ${batchSize}: ${epochs.at(-1)!.toFixed(1)} images/s`);
+
+          // The loop's validation pass over the same images, as the tutorial runs it each epoch.
+          const t2 = performance.now();
+          const checked = await validate(model, { set: train.set, indices }, {
+            config: epochConfig,
+            epoch: repeat + 1,
+          });
+          const validations = validationSamples.get(batchSize)!;
+          validations.push(checked.images / ((performance.now() - t2) / 1000));
+          log(`validation batch ${batchSize}: ${validations.at(-1)!.toFixed(1)} images/s`);
         }
       }
     } finally {
@@ -295,9 +310,25 @@ export async function runOursBench(
         entry(batchSize, batchSize * options.steps, stepSamples.get(batchSize)!),
       );
       epoch.push(entry(batchSize, options.epochImages, epochSamples.get(batchSize)!));
+      validation.push(entry(batchSize, options.epochImages, validationSamples.get(batchSize)!));
     }
 
     trainingPeakRssMiB = peakMemoryMiB();
+
+    // 3. The best checkpoint, saved as the training loop saves it: the median of three saves.
+    const checkpointDir = await Deno.makeTempDir({ prefix: "cifar10-bench-checkpoint-" });
+    try {
+      const saves: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        await saveCheckpoint(model, `${checkpointDir}/best`, { config });
+        saves.push((performance.now() - t0) / 1000);
+      }
+      checkpointSeconds = median(saves);
+      log(`checkpoint save: ${(checkpointSeconds * 1000).toFixed(0)} ms`);
+    } finally {
+      await Deno.remove(checkpointDir, { recursive: true });
+    }
 
     // 4. (c) Inference on the test images, normalised once.
     const batches: tf.Tensor4D[] = [];
@@ -364,7 +395,9 @@ export async function runOursBench(
     },
     trainStep,
     epoch,
+    validation,
     inference,
+    checkpointSeconds,
     peakRssMiB: peakMemoryMiB(),
     trainingPeakRssMiB,
     wallSeconds: (performance.now() - started) / 1000,

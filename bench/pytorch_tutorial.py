@@ -29,6 +29,7 @@ import os
 import random
 import resource
 import statistics
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -518,6 +519,37 @@ def measure_epoch(model, criterion, optimizer, loader, device):
     return images / (time.perf_counter() - started)
 
 
+def measure_validation(model, criterion, loader, device):
+    """Images/s of the template's validation pass: eval mode, no gradients, the loss summed and the
+    accuracy counted, over a loader that draws (augmented) images as the tutorial's valid_loader."""
+    model.eval()
+    images, loss_sum, correct = 0, 0.0, 0
+    started = time.perf_counter()
+    with torch.no_grad():
+        for data_batch, target in loader:
+            data_batch, target = data_batch.to(device), target.to(device)
+            output = model(data_batch)
+            loss_sum += criterion(output, target).item() * data_batch.size(0)
+            correct += (output.argmax(1) == target).sum().item()
+            images += data_batch.size(0)
+    model.train()
+    return images / (time.perf_counter() - started)
+
+
+def measure_checkpoint(model):
+    """Median seconds of torch.save(model.state_dict()), the template's best-model save."""
+    folder = tempfile.mkdtemp(prefix="cifar10-bench-checkpoint-")
+    try:
+        samples = []
+        for _ in range(3):
+            started = time.perf_counter()
+            torch.save(model.state_dict(), os.path.join(folder, "model_cifar.pt"))
+            samples.append(time.perf_counter() - started)
+        return statistics.median(samples)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def measure_inference(model, batches, device):
     """Images/s of the evaluation-mode forward pass (no gradients) over pre-normalised batches."""
     model.eval()
@@ -563,6 +595,7 @@ def run_bench(args):
     pools, loaders = {}, {}
     step_samples = {b: [] for b in batch_sizes}
     epoch_samples = {b: [] for b in batch_sizes}
+    validation_samples = {b: [] for b in batch_sizes}
     for batch_size in batch_sizes:
         pool = []
         for b in range(args.batch_pool):
@@ -586,10 +619,17 @@ def run_bench(args):
                 measure_epoch(model, criterion, optimizer, loaders[batch_size], device))
             log.write("pytorch epoch batch %d: %.1f images/s\n"
                       % (batch_size, epoch_samples[batch_size][-1]))
+            validation_samples[batch_size].append(
+                measure_validation(model, criterion, loaders[batch_size], device))
+            log.write("pytorch validation batch %d: %.1f images/s\n"
+                      % (batch_size, validation_samples[batch_size][-1]))
     train_step = [median_entry(b, b * args.steps, step_samples[b]) for b in batch_sizes]
     epoch = [median_entry(b, args.epoch_images, epoch_samples[b]) for b in batch_sizes]
+    validation = [median_entry(b, args.epoch_images, validation_samples[b]) for b in batch_sizes]
 
     training_peak = peak_rss_mib()
+    checkpoint_seconds = measure_checkpoint(model)
+    log.write("pytorch checkpoint save: %.0f ms\n" % (checkpoint_seconds * 1000))
 
     # (c) Inference: the test images, normalised once, in batches of --inference-batch-size.
     test_tensor = torch.stack([test_transform(Image.fromarray(image)) for image in test_images])
@@ -619,7 +659,9 @@ def run_bench(args):
         },
         "trainStep": train_step,
         "epoch": epoch,
+        "validation": validation,
         "inference": inference,
+        "checkpointSeconds": checkpoint_seconds,
         "peakRssMiB": peak_rss_mib(),
         "trainingPeakRssMiB": training_peak,
         "wallSeconds": time.perf_counter() - started,

@@ -7,7 +7,7 @@
  * @module
  */
 import { median } from "./stats.ts";
-import type { CeilingResult } from "./ceiling.ts";
+import type { CeilingResult, FmaPeakResult } from "./ceiling.ts";
 import { type BenchResult, type Side, SIDES } from "./result.ts";
 
 /** One row of the comparison. */
@@ -33,8 +33,8 @@ export interface MetricRow {
  * and the ratio ours/PyTorch.
  *
  * @param results Every side's result of every round.
- * @returns Rows in a fixed order: training steps by batch size, epochs by batch size, inference,
- *   peak RSS.
+ * @returns Rows in a fixed order: training steps by batch size, epochs by batch size, validation
+ *   passes by batch size, inference, the checkpoint save, peak RSS.
  * @example
  * ```ts
  * import type { BenchResult } from "./result.ts";
@@ -46,8 +46,9 @@ export interface MetricRow {
  *     inferenceImages: 1, inferenceBatchSize: 1, seed: 1 },
  *   trainStep: [{ batchSize: 30, images: 30, imagesPerSecond: ips, samples: [ips] }],
  *   epoch: [{ batchSize: 30, images: 30, imagesPerSecond: ips, samples: [ips] }],
+ *   validation: [{ batchSize: 30, images: 30, imagesPerSecond: ips, samples: [ips] }],
  *   inference: { batchSize: 1000, images: 1, imagesPerSecond: ips, samples: [ips] },
- *   peakRssMiB: 100, trainingPeakRssMiB: 90, wallSeconds: 1,
+ *   checkpointSeconds: 0.05, peakRssMiB: 100, trainingPeakRssMiB: 90, wallSeconds: 1,
  * });
  * const rows = summarizeResults([make("ours", 50), make("pytorch", 100)]);
  * if (rows[0]!.ratio !== 0.5 || rows.at(-1)!.ratio !== 1) throw new Error("wrong ratios");
@@ -97,11 +98,25 @@ export function summarizeResults(results: readonly BenchResult[]): MetricRow[] {
       ratio: null,
     });
   }
+  for (const b of epochSizes) {
+    rows.set(`validation:${b}`, {
+      key: `validation:${b}`,
+      label: `Validation pass (eval mode, augmented), batch ${b}`,
+      unit: "images/s",
+      higherIsBetter: true,
+      values: {},
+      samples: {},
+      ratio: null,
+    });
+  }
   for (const r of results) {
     for (const t of r.trainStep) {
       add(`trainStep:${t.batchSize}`, "", "images/s", true, r.side, t.samples);
     }
     for (const t of r.epoch) add(`epoch:${t.batchSize}`, "", "images/s", true, r.side, t.samples);
+    for (const t of r.validation) {
+      add(`validation:${t.batchSize}`, "", "images/s", true, r.side, t.samples);
+    }
     add(
       "inference",
       `Inference (no gradients), batch ${r.inference.batchSize}`,
@@ -110,6 +125,7 @@ export function summarizeResults(results: readonly BenchResult[]): MetricRow[] {
       r.side,
       r.inference.samples,
     );
+    add("checkpoint", "Best-checkpoint save", "s", false, r.side, [r.checkpointSeconds]);
     add("trainingPeakRss", "Peak RSS while training", "MiB", false, r.side, [
       r.trainingPeakRssMiB,
     ]);
@@ -137,6 +153,80 @@ export interface CeilingSummary {
   after: CeilingResult | null;
   /** Why a measurement is missing (e.g. no OpenBLAS). */
   problems: string[];
+  /** The FMA peak: the higher of the two bests, GFLOP/s; null when neither was measured. */
+  fmaGflops: number | null;
+  /** The FMA peak measurement that gave it (the other one's best is in `fmaOther`). */
+  fma: FmaPeakResult | null;
+  /** The other measurement's best, GFLOP/s, when there were two. */
+  fmaOther: number | null;
+  /** Why the FMA peak is missing (no native kernels). */
+  fmaProblems: string[];
+}
+
+/** The tutorial's training run, as the projection counts it (from the config's defaults). */
+export interface TutorialRunShape {
+  /** Epochs (the tutorial: 60). */
+  epochs: number;
+  /** Training images per epoch (50000 × (1 − validFraction) = 40000). */
+  trainImages: number;
+  /** Validation images per epoch (10000). */
+  validImages: number;
+  /** The batch size of both passes (30). */
+  batchSize: number;
+}
+
+/**
+ * Each side's projected wall time of the tutorial's whole run, from the medians: every epoch
+ * trains on `trainImages` at the measured epoch throughput (loading, augmentation, step), runs
+ * the validation pass over `validImages` at the measured validation throughput, and saves the
+ * best checkpoint once (an upper bound: the template saves only when the loss improves). Loading
+ * the data set, the test pass and the plots are left out: seconds, once.
+ *
+ * @param rows From {@link summarizeResults}.
+ * @param shape The run: epochs, images and batch size.
+ * @returns One row, `projectedRun:<batch>` in minutes (lower is better), or none when a side's
+ *   epoch or validation throughput at that batch size was not measured.
+ * @example
+ * ```ts
+ * import { projectedRunRow } from "./report.ts";
+ * const row = (key: string, ours: number) => ({ key, label: key, unit: "images/s",
+ *   higherIsBetter: true, values: { ours }, samples: { ours: [ours] }, ratio: null });
+ * const rows = [row("epoch:30", 1000), row("validation:30", 4000),
+ *   { ...row("checkpoint", 0.05), unit: "s", higherIsBetter: false }];
+ * const [projected] = projectedRunRow(rows, { epochs: 60, trainImages: 40000, validImages: 10000, batchSize: 30 });
+ * // 60 × (40 s + 2.5 s + 0.05 s) = 2553 s
+ * if (Math.abs(projected!.values.ours! - 2553 / 60) > 1e-9) throw new Error(JSON.stringify(projected));
+ * ```
+ */
+export function projectedRunRow(
+  rows: readonly MetricRow[],
+  shape: TutorialRunShape,
+): MetricRow[] {
+  const byKey = new Map(rows.map((r) => [r.key, r]));
+  const epoch = byKey.get(`epoch:${shape.batchSize}`);
+  const validation = byKey.get(`validation:${shape.batchSize}`);
+  if (epoch === undefined || validation === undefined) return [];
+  const checkpoint = byKey.get("checkpoint");
+  const values: Partial<Record<Side, number>> = {};
+  for (const side of SIDES) {
+    const train = epoch.values[side], valid = validation.values[side];
+    if (train === undefined || valid === undefined || train <= 0 || valid <= 0) continue;
+    const perEpoch = shape.trainImages / train + shape.validImages / valid +
+      (checkpoint?.values[side] ?? 0);
+    values[side] = (shape.epochs * perEpoch) / 60;
+  }
+  if (Object.keys(values).length === 0) return [];
+  const ours = values.ours, theirs = values.pytorch;
+  return [{
+    key: `projectedRun:${shape.batchSize}`,
+    label: `Projected tutorial run: ${shape.epochs} epochs of ${shape.trainImages} training + ` +
+      `${shape.validImages} validation images and a checkpoint, batch ${shape.batchSize}`,
+    unit: "min",
+    higherIsBetter: false,
+    values,
+    samples: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, [v]])),
+    ratio: ours !== undefined && theirs !== undefined && theirs > 0 ? ours / theirs : null,
+  }];
 }
 
 /**
@@ -165,11 +255,27 @@ export function summarizeCeiling(
     m.ok ? [] : [`${i === 0 ? "before" : "after"} the rounds: ${m.reason}`]
   );
   const bests = [pick(before), pick(after)].flatMap((r) => r === null ? [] : [r.bestGflops]);
+  // A result written before the FMA peak was measured has no `fma` at all.
+  const peaks = [pick(before), pick(after)].flatMap((r) =>
+    r !== null && r.fma !== undefined && "bestGflops" in r.fma ? [r.fma] : []
+  ).sort((a, b) => b.bestGflops - a.bestGflops);
+  const fmaProblems = [before, after].flatMap((m, i) => {
+    const when = i === 0 ? "before" : "after";
+    if (!m.ok) return [];
+    const fma = m.result.fma;
+    return fma === undefined || "reason" in fma
+      ? [`${when} the rounds: ${fma?.reason ?? "not measured"}`]
+      : [];
+  });
   return {
     gflops: bests.length === 0 ? null : Math.max(...bests),
     before: pick(before),
     after: pick(after),
     problems,
+    fmaGflops: peaks[0]?.bestGflops ?? null,
+    fma: peaks[0] ?? null,
+    fmaOther: peaks[1]?.bestGflops ?? null,
+    fmaProblems,
   };
 }
 
@@ -182,7 +288,8 @@ export function summarizeCeiling(
  * @example
  * ```ts
  * import { describeCeiling } from "./report.ts";
- * const line = describeCeiling({ gflops: null, before: null, after: null, problems: ["no BLAS"] });
+ * const line = describeCeiling({ gflops: null, before: null, after: null, problems: ["no BLAS"],
+ *   fmaGflops: null, fma: null, fmaOther: null, fmaProblems: [] });
  * if (line !== "sgemm ceiling: not measured (no BLAS)") throw new Error(line);
  * ```
  */
@@ -198,6 +305,31 @@ export function describeCeiling(ceiling: CeilingSummary): string {
     `${at(ceiling.before, "bestGflops")}, after ${at(ceiling.after, "bestGflops")}; medians ` +
     `${at(ceiling.before, "medianGflops")}, ${at(ceiling.after, "medianGflops")}; ${one.library}` +
     `${ceiling.problems.length > 0 ? `; ${ceiling.problems.join("; ")}` : ""})`;
+}
+
+/**
+ * One line about the FMA peak, the machine's arithmetic ceiling, for the report and the caption.
+ *
+ * @param ceiling From {@link summarizeCeiling}.
+ * @returns E.g. `FMA peak: 421.5 GFLOP/s (avx512 build: 24 independent 16-lane FMAs per thread,
+ *   2 thread(s); the other measurement 419.0)`.
+ * @example
+ * ```ts
+ * import { describeFmaPeak } from "./report.ts";
+ * const line = describeFmaPeak({ gflops: null, before: null, after: null, problems: [],
+ *   fmaGflops: null, fma: null, fmaOther: null, fmaProblems: ["no compiler"] });
+ * if (line !== "FMA peak: not measured (no compiler)") throw new Error(line);
+ * ```
+ */
+export function describeFmaPeak(ceiling: CeilingSummary): string {
+  const fma = ceiling.fma;
+  if (ceiling.fmaGflops === null || fma === null) {
+    return `FMA peak: not measured (${ceiling.fmaProblems.join("; ") || "no measurement"})`;
+  }
+  return `FMA peak: ${ceiling.fmaGflops.toFixed(1)} GFLOP/s (${fma.isa} build: ` +
+    `${fma.accumulators} independent ${fma.lanes}-lane FMAs per thread, ${fma.threads} ` +
+    `thread(s), no memory traffic; median ${fma.medianGflops.toFixed(1)}` +
+    `${ceiling.fmaOther === null ? "" : `; the other measurement ${ceiling.fmaOther.toFixed(1)}`})`;
 }
 
 /** A figure derived from the measured medians: compute speed and throughput shares. */
@@ -221,7 +353,9 @@ export interface EfficiencyRow {
  * @param rows From {@link summarizeResults}.
  * @param gflopPerImage A training step's GFLOP per image (`trainingGflopPerImage` in bench/stats.ts).
  * @param ceilingGflops The sgemm ceiling; null leaves out the shares of it.
- * @returns Rows in order: per batch size, GFLOP/s, share of the ceiling, epoch / step.
+ * @param fmaGflops The FMA peak; null (the default) leaves out the shares of it.
+ * @returns Rows in order: per batch size, GFLOP/s, share of the sgemm ceiling, share of the FMA
+ *   peak, epoch / step.
  * @example
  * ```ts
  * import { efficiencyRows } from "./report.ts";
@@ -235,6 +369,7 @@ export function efficiencyRows(
   rows: readonly MetricRow[],
   gflopPerImage: number,
   ceilingGflops: number | null,
+  fmaGflops: number | null = null,
 ): EfficiencyRow[] {
   const byKey = new Map(rows.map((r) => [r.key, r]));
   const out: EfficiencyRow[] = [];
@@ -263,6 +398,14 @@ export function efficiencyRows(
         values: each((_, v) => (100 * v * gflopPerImage) / ceilingGflops),
       });
     }
+    if (fmaGflops !== null) {
+      out.push({
+        key: `fmaShare:${batch}`,
+        label: `Training step share of the FMA peak, batch ${batch}`,
+        unit: "%",
+        values: each((_, v) => (100 * v * gflopPerImage) / fmaGflops),
+      });
+    }
     const epoch = byKey.get(`epoch:${batch}`);
     if (epoch !== undefined) {
       out.push({
@@ -286,7 +429,10 @@ function formatEfficiency(value: number | undefined, unit: EfficiencyRow["unit"]
 
 function formatValue(value: number | undefined, unit: string): string {
   if (value === undefined) return "—";
-  return unit === "MiB" ? `${value.toFixed(0)} MiB` : `${value.toFixed(1)} img/s`;
+  if (unit === "MiB") return `${value.toFixed(0)} MiB`;
+  if (unit === "s") return `${(value * 1000).toFixed(0)} ms`;
+  if (unit === "min") return `${value.toFixed(1)} min`;
+  return `${value.toFixed(1)} img/s`;
 }
 
 function formatRatio(ratio: number | null): string {
@@ -351,6 +497,8 @@ export interface RunDescription {
   date: string;
   /** The sgemm ceiling line ({@link describeCeiling}), when measured. */
   ceiling?: string;
+  /** The FMA peak line ({@link describeFmaPeak}). */
+  fmaPeak?: string;
   /** A training step's GFLOP per image (`trainingGflopPerImage` in bench/stats.ts), when known. */
   gflopPerImage?: number;
 }
@@ -394,10 +542,13 @@ export function markdownTable(
     ),
   ];
   const compute = run.gflopPerImage === undefined ? "" : ` A training step does ` +
-    `${run.gflopPerImage.toFixed(3)} GFLOP per image (its products; GFLOP/s = images/s × that).`;
+    `${run.gflopPerImage.toFixed(3)} GFLOP per image (its products, counted as direct ` +
+    `convolutions; GFLOP/s = images/s × that, so a side that does fewer, as our Winograd ` +
+    `convolutions do, shows its effective rate).`;
   const caption = `Ours: ${run.ours ?? "not run"}. PyTorch: ${run.pytorch ?? "not run"}. ` +
     `Data: ${run.data}. ${run.rounds} alternating round(s), medians of all repeats; ` +
     `${run.machine}; ${run.date}.${run.ceiling === undefined ? "" : ` ${run.ceiling}.`}` +
+    `${run.fmaPeak === undefined ? "" : ` ${run.fmaPeak}.`}` +
     `${compute} Throughput: higher is better; peak RSS: lower is better.`;
   return lines.join("\n") + "\n\n" + caption + "\n";
 }

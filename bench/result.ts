@@ -53,8 +53,19 @@ export interface BenchResult {
   trainStep: Throughput[];
   /** One training epoch over `epochImages` images, loading and augmentation included. */
   epoch: Throughput[];
+  /**
+   * The training loop's validation pass over the same `epochImages` images, one entry per batch
+   * size: evaluation mode, no gradients, augmented as the tutorial's validation split is (drawn
+   * from the augmented training set), loss and accuracy read back.
+   */
+  validation: Throughput[];
   /** Evaluation-mode forward passes without gradients. */
   inference: Throughput;
+  /**
+   * Wall time of saving the model's weights as the training loop saves its best checkpoint
+   * (our `saveCheckpoint`; PyTorch's `torch.save(model.state_dict())`), median, seconds.
+   */
+  checkpointSeconds: number;
   /** Peak resident memory of the process (VmHWM), MiB. */
   peakRssMiB: number;
   /**
@@ -118,12 +129,16 @@ export function parseBenchOutput(stdout: string, side: Side): BenchResult {
   const r = parsed as BenchResult;
   if (r.mode !== "bench") fail(`expected "mode": "bench", found ${JSON.stringify(r.mode)}`);
   if (r.side !== side) fail(`expected "side": "${side}", found ${JSON.stringify(r.side)}`);
-  if (!Array.isArray(r.trainStep) || !Array.isArray(r.epoch)) {
-    fail("expected trainStep and epoch arrays");
+  if (!Array.isArray(r.trainStep) || !Array.isArray(r.epoch) || !Array.isArray(r.validation)) {
+    fail("expected trainStep, epoch and validation arrays");
   }
   r.trainStep.forEach((t, i) => checkThroughput(t, `trainStep[${i}]`, fail));
   r.epoch.forEach((t, i) => checkThroughput(t, `epoch[${i}]`, fail));
+  r.validation.forEach((t, i) => checkThroughput(t, `validation[${i}]`, fail));
   checkThroughput(r.inference, "inference", fail);
+  if (!isNumber(r.checkpointSeconds) || r.checkpointSeconds < 0) {
+    fail(`expected checkpointSeconds ≥ 0, found ${JSON.stringify(r.checkpointSeconds)}`);
+  }
   if (!isNumber(r.peakRssMiB)) fail(`expected peakRssMiB, found ${JSON.stringify(r.peakRssMiB)}`);
   if (!isNumber(r.trainingPeakRssMiB)) {
     fail(`expected trainingPeakRssMiB, found ${JSON.stringify(r.trainingPeakRssMiB)}`);

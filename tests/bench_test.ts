@@ -7,9 +7,11 @@ import { checkIsaHonoured, ensurePytorch, runSide, sideCommand } from "../bench/
 import { writeSyntheticData } from "../bench/synthetic.ts";
 import {
   describeCeiling,
+  describeFmaPeak,
   efficiencyRows,
   formatReport,
   markdownTable,
+  projectedRunRow,
   summarizeCeiling,
   summarizeResults,
 } from "../bench/report.ts";
@@ -90,12 +92,19 @@ function makeResult(
       imagesPerSecond: median(samples) / 2,
       samples: samples.map((s) => s / 2),
     })),
+    validation: step.map(([batchSize, samples]) => ({
+      batchSize,
+      images: 10,
+      imagesPerSecond: median(samples) * 2,
+      samples: samples.map((s) => s * 2),
+    })),
     inference: {
       batchSize: 1000,
       images: 10,
       imagesPerSecond: median(inference),
       samples: inference,
     },
+    checkpointSeconds: 0.05,
     peakRssMiB: rss,
     trainingPeakRssMiB: rss - 1,
     wallSeconds: 1,
@@ -167,11 +176,16 @@ Deno.test("summarizeResults() pools the samples of all rounds and divides ours b
     "trainStep:128",
     "epoch:30",
     "epoch:128",
+    "validation:30",
+    "validation:128",
     "inference",
+    "checkpoint",
     "trainingPeakRss",
     "peakRss",
   ]);
   const byKey = Object.fromEntries(rows.map((r) => [r.key, r]));
+  assert.deepEqual(byKey["validation:30"]!.values, { ours: 40, pytorch: 100 });
+  assert.equal(byKey["checkpoint"]!.higherIsBetter, false);
   // ours step b30 samples 10, 30, 20 → 20; PyTorch 40, 60, 50 → 50.
   assert.deepEqual(byKey["trainStep:30"]!.values, { ours: 20, pytorch: 50 });
   assert.equal(byKey["trainStep:30"]!.ratio, 0.4);
@@ -189,6 +203,30 @@ Deno.test("summarizeResults() pools the samples of all rounds and divides ours b
   assert.equal(byKey["trainingPeakRss"]!.higherIsBetter, false);
 });
 
+Deno.test("projectedRunRow() turns the medians into each side's time for the tutorial's run", () => {
+  const rows = summarizeResults([
+    makeResult("ours", [[30, [2000]]], [500], 300),
+    makeResult("pytorch", [[30, [1000]]], [1000], 600),
+  ]);
+  const shape = { epochs: 60, trainImages: 40000, validImages: 10000, batchSize: 30 };
+  const [projected] = projectedRunRow(rows, shape);
+  // ours: epoch 1000 img/s (40 s), validation 4000 img/s (2.5 s), checkpoint 0.05 s, 60 times;
+  // PyTorch: 500 and 2000 img/s (80 s + 5 s + 0.05 s).
+  assert.equal(projected!.key, "projectedRun:30");
+  assert.equal(projected!.unit, "min");
+  assert.equal(projected!.higherIsBetter, false);
+  assert.ok(Math.abs(projected!.values.ours! - (60 * 42.55) / 60) < 1e-9);
+  assert.ok(Math.abs(projected!.values.pytorch! - (60 * 85.05) / 60) < 1e-9);
+  assert.ok(Math.abs(projected!.ratio! - 42.55 / 85.05) < 1e-12);
+  assert.match(
+    formatReport([projected!]).at(-1)!,
+    /^ratio ours\/PyTorch, Projected tutorial run: 60 epochs of 40000 training \+ 10000 validation images and a checkpoint, batch 30: 0\.50× \(lower is better\)$/,
+  );
+  assert.match(formatReport([projected!])[0]!, /ours +42\.5 min +PyTorch +85\.0 min$/);
+  // No validation figure at the run's batch size: no projection.
+  assert.deepEqual(projectedRunRow(rows, { ...shape, batchSize: 128 }), []);
+});
+
 Deno.test("summarizeResults() leaves the ratio empty when one side did not run", () => {
   const rows = summarizeResults([makeResult("pytorch", [[30, [40]]], [1000], 600)]);
   assert.ok(rows.every((r) => r.ratio === null && r.values.ours === undefined));
@@ -201,10 +239,12 @@ Deno.test("formatReport() ends with one ratio line per measure", () => {
     makeResult("pytorch", [[30, [80]]], [1000], 600),
   ]);
   const lines = formatReport(rows);
-  assert.deepEqual(lines.slice(-5), [
+  assert.deepEqual(lines.slice(-7), [
     "ratio ours/PyTorch, Training step, batch 30: 0.25× (higher is better)",
     "ratio ours/PyTorch, Epoch incl. batching + augmentation, batch 30: 0.25× (higher is better)",
+    "ratio ours/PyTorch, Validation pass (eval mode, augmented), batch 30: 0.25× (higher is better)",
     "ratio ours/PyTorch, Inference (no gradients), batch 1000: 0.50× (higher is better)",
+    "ratio ours/PyTorch, Best-checkpoint save: 1.00× (lower is better)",
     "ratio ours/PyTorch, Peak RSS while training: 0.50× (lower is better)",
     "ratio ours/PyTorch, Peak RSS (whole run): 0.50× (lower is better)",
   ]);
@@ -227,8 +267,8 @@ Deno.test("markdownTable() writes a table row per measure and a caption", () => 
   const lines = md.split("\n");
   assert.equal(lines[0], "| Measure (median) | ours | PyTorch | ours / PyTorch |");
   assert.equal(lines[2], "| Training step, batch 30 (images/s) | 20 | 80 | 0.25× |");
-  assert.equal(lines[5], "| Peak RSS while training (MiB) | 299 | 599 | 0.50× |");
-  assert.equal(lines[6], "| Peak RSS (whole run) (MiB) | 300 | 600 | 0.50× |");
+  assert.equal(lines[7], "| Peak RSS while training (MiB) | 299 | 599 | 0.50× |");
+  assert.equal(lines[8], "| Peak RSS (whole run) (MiB) | 300 | 600 | 0.50× |");
   assert.match(md, /Ours: ours impl\. PyTorch: torch impl\. Data: synthetic\. 2 alternating round/);
 });
 
@@ -648,6 +688,50 @@ Deno.test("summarizeCeiling() takes the higher best of before and after, and say
     describeCeiling(none),
     "sgemm ceiling: not measured (before the rounds: no BLAS; after the rounds: no BLAS)",
   );
+});
+
+Deno.test("the FMA peak: the higher best of the two measurements, its line and each side's share", () => {
+  const peak = (best: number) => ({
+    isa: "avx512",
+    lanes: 16,
+    accumulators: 24,
+    threads: 2,
+    samples: [best - 5, best],
+    bestGflops: best,
+    medianGflops: best - 2.5,
+  });
+  const summary = summarizeCeiling(
+    { ok: true, result: { ...ceilingAt(300, 290), fma: peak(419) } },
+    { ok: true, result: { ...ceilingAt(296, 292), fma: peak(421.5) } },
+  );
+  assert.equal(summary.fmaGflops, 421.5);
+  assert.equal(summary.fmaOther, 419);
+  assert.equal(
+    describeFmaPeak(summary),
+    "FMA peak: 421.5 GFLOP/s (avx512 build: 24 independent 16-lane FMAs per thread, 2 thread(s), " +
+      "no memory traffic; median 419.0; the other measurement 419.0)",
+  );
+  // Without native kernels the line says why, and the shares of it are left out.
+  const missing = summarizeCeiling(
+    { ok: true, result: ceilingAt(300, 290) },
+    { ok: true, result: { ...ceilingAt(296, 292), fma: { reason: "no C compiler found" } } },
+  );
+  assert.equal(missing.fmaGflops, null);
+  assert.equal(
+    describeFmaPeak(missing),
+    "FMA peak: not measured (before the rounds: not measured; after the rounds: no C compiler found)",
+  );
+  const rows = summarizeResults([
+    makeResult("ours", [[30, [1000]]], [500], 300),
+    makeResult("pytorch", [[30, [800]]], [1000], 600),
+  ]);
+  const out = efficiencyRows(rows, 0.2, 300, summary.fmaGflops);
+  const share = out.find((r) => r.key === "fmaShare:30")!;
+  assert.equal(share.label, "Training step share of the FMA peak, batch 30");
+  // 1000 images/s × 0.2 GFLOP = 200 GFLOP/s of 421.5; PyTorch 160.
+  assert.ok(Math.abs(share.values.ours! - 100 * 200 / 421.5) < 1e-9);
+  assert.ok(Math.abs(share.values.pytorch! - 100 * 160 / 421.5) < 1e-9);
+  assert.ok(!efficiencyRows(rows, 0.2, 300).some((r) => r.key.startsWith("fmaShare")));
 });
 
 Deno.test("efficiencyRows() gives GFLOP/s, share of the ceiling and epoch / step per batch size", () => {
