@@ -539,32 +539,39 @@ static int64_t images_per_chunk(int64_t image_floats) {
  * Winograd F(2×2, 3×3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks",
  * 2016) for the stride-1 3×3 "same" convolutions: each 2×2 block of outputs comes from a 4×4
  * patch of input through 16 products per channel pair instead of 36, 2.25× fewer multiply-adds.
- * The three entry points below take it where winograd_fits(); the products run in the same
+ * The three entry points below take it where winograd_tile() says; the products run in the same
  * register tiles as the direct convolutions (forward_tile's layout, through gemm_block), and the
  * transforms, cheap beside them, run per block of tiles in cache. Defined after gemm_block.
  */
-static int winograd_on = 1;
+static int winograd_largest = 4;
 
-/* Turns the Winograd path on (1, the default) or off (0: the direct loops), for tests and the
- * benchmark's before/after. */
-void cifar_native_set_winograd(int32_t on) { winograd_on = on != 0; }
-
-/* Whether geometry g (with C input and CO output channels) takes the Winograd path: a 3×3 filter,
- * stride 1, padding 1 on every side (output as large as the input), even height and width, and
- * at least 8 channels on each side (conv1's 3 input channels stay direct: too few to share the
- * transforms' cost). */
-static int winograd_fits(const int32_t *g, int64_t C, int64_t CO) {
-  return winograd_on && g[G_KH] == 3 && g[G_KW] == 3 && g[G_SH] == 1 && g[G_SW] == 1 &&
-         g[G_TOP] == 1 && g[G_LEFT] == 1 && g[G_OH] == g[G_H] && g[G_OW] == g[G_W] &&
-         g[G_H] % 2 == 0 && g[G_W] % 2 == 0 && C >= 8 && CO >= 8;
+/* The largest Winograd output tile to use: 4 (the default: F(4×4, 3×3) where the size is a
+ * multiple of 4, else F(2×2, 3×3)), 2 (F(2×2, 3×3) only) or 0 (off: the direct loops), for
+ * tests and the benchmark's before/after. */
+void cifar_native_set_winograd(int32_t largest) {
+  winograd_largest = largest >= 4 ? 4 : largest >= 2 ? 2 : 0;
 }
 
-int32_t cifar_winograd_fits(const int32_t *g, int32_t CO) { return winograd_fits(g, g[G_C], CO); }
+/* The output tile geometry g (with C input and CO output channels) takes: 4 or 2, or 0 for the
+ * direct loops. Winograd needs a 3×3 filter, stride 1, padding 1 on every side (output as large
+ * as the input), a height and width that the tile divides, and at least 8 channels on each side
+ * (conv1's 3 input channels stay direct: too few to share the transforms' cost). */
+static int winograd_tile(const int32_t *g, int64_t C, int64_t CO) {
+  const int fits = g[G_KH] == 3 && g[G_KW] == 3 && g[G_SH] == 1 && g[G_SW] == 1 &&
+                   g[G_TOP] == 1 && g[G_LEFT] == 1 && g[G_OH] == g[G_H] && g[G_OW] == g[G_W] &&
+                   C >= 8 && CO >= 8;
+  if (!fits) return 0;
+  if (winograd_largest >= 4 && g[G_H] % 4 == 0 && g[G_W] % 4 == 0) return 4;
+  if (winograd_largest >= 2 && g[G_H] % 2 == 0 && g[G_W] % 2 == 0) return 2;
+  return 0;
+}
+
+int32_t cifar_winograd_tile(const int32_t *g, int32_t CO) { return winograd_tile(g, g[G_C], CO); }
 
 static int32_t winograd_forward(const float *x, const float *w, int64_t N, int64_t H, int64_t W,
-                                int64_t C, int64_t CO, float *out);
+                                int64_t C, int64_t CO, int m, float *out);
 static int32_t winograd_filter_grad(const float *x, const float *dy, int64_t N, int64_t H,
-                                    int64_t W, int64_t C, int64_t CO, float *dw);
+                                    int64_t W, int64_t C, int64_t CO, int m, float *dw);
 
 /*
  * Forward convolution of NHWC x [N, g.H, g.W, g.C] with w [KH, KW, C, CO] into out
@@ -575,7 +582,8 @@ int32_t cifar_conv_forward(const float *x, const float *w, const int32_t *g, int
                         float *out) {
   const int64_t H = g[G_H], W = g[G_W], C = g[G_C], OH = g[G_OH], OW = g[G_OW];
   const int64_t KH = g[G_KH], KW = g[G_KW];
-  if (winograd_fits(g, C, CO)) return winograd_forward(x, w, N, H, W, C, CO, out);
+  const int tile = winograd_tile(g, C, CO);
+  if (tile) return winograd_forward(x, w, N, H, W, C, CO, tile, out);
   const int64_t HP = OH + KH - 1, WP = OW + KW - 1, step = images_per_chunk(HP * WP * C);
   float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
   if (xp == NULL) return 1;
@@ -609,7 +617,8 @@ int32_t cifar_conv_input_grad(const float *dy, const float *w, const int32_t *g,
         for (int64_t o = 0; o < CO; o++) dst[o * C + c] = src[c * CO + o];
     }
   /* The same "same" 3×3 convolution of dy, with the flipped, transposed filter. */
-  if (winograd_fits(g, C, CO)) return winograd_forward(dy, wt, N, H, W, CO, C, dx);
+  const int tile = winograd_tile(g, C, CO);
+  if (tile) return winograd_forward(dy, wt, N, H, W, CO, C, tile, dx);
   for (int64_t n0 = 0; n0 < N; n0 += step) {
     const int64_t count = N - n0 < step ? N - n0 : step;
     pad_images(dy + n0 * OH * OW * CO, count, OH, OW, CO, HP, WP, KH - 1 - g[G_TOP],
@@ -731,7 +740,8 @@ int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g
                             int32_t CO, float *dw) {
   const int64_t H = g[G_H], W = g[G_W], C = g[G_C], OH = g[G_OH], OW = g[G_OW];
   const int64_t KH = g[G_KH], KW = g[G_KW];
-  if (winograd_fits(g, C, CO)) return winograd_filter_grad(x, dy, N, H, W, C, CO, dw);
+  const int tile = winograd_tile(g, C, CO);
+  if (tile) return winograd_filter_grad(x, dy, N, H, W, C, CO, tile, dw);
   const int64_t HP = OH + KH - 1, WP = OW + KW - 1, T = KW * C, rowStride = WP * C;
   const int64_t size = KH * T * CO, step = images_per_chunk(HP * WP * C);
   int threads = 1;
@@ -781,11 +791,10 @@ int32_t cifar_conv_filter_grad(const float *x, const float *dy, const int32_t *g
 #ifndef WB
 #define WB 48
 #endif
-/* The 16 matrices of a block lie this far apart: WB rows of `width` floats and 16 more. Without
- * the 16 (64 bytes), their rows at one tile are a multiple of 4 KB apart (48 × 64 floats = 12 KB)
- * and all fall into one L1 set, which holds 12 lines: the transforms' 16 streams evicted one
- * another (the output transform of conv4 took 1.0 ms of a 5.4 ms forward on one thread). */
-#define WSTRIDE(width) (WB * (width) + 16)
+/* A block's matrices lie wb·width + 16 floats apart. Without the 16 (64 bytes), their rows at one
+ * tile are a multiple of 4 KB apart (48 × 64 floats = 12 KB) and all fall into one L1 set, which
+ * holds 12 lines: the transforms' 16 streams evicted one another (the input transform of conv4
+ * took 0.84 ms, with the 16 0.53 ms, on one thread). */
 
 static float *scratch_wino_u, *scratch_wino_blocks;
 static int64_t scratch_wino_u_n, scratch_wino_blocks_n;
@@ -907,99 +916,161 @@ static inline void winograd_grad_tile(const float *dy, int64_t row, int64_t CO, 
   for (; o < CO; o++) WINOGRAD_GRAD_BODY(float)
 }
 
-/* Forward 3×3 "same" convolution of x [N, H, W, C] with w [3, 3, C, CO] into out [N, H, W, CO]
- * by F(2×2, 3×3): blocks of WB tiles, each transformed, multiplied (16 products) and transformed
- * back by one thread. */
-static int32_t winograd_forward(const float *x, const float *w, int64_t N, int64_t H, int64_t W,
-                                int64_t C, int64_t CO, float *out) {
-  const int64_t HP = H + 2, WP = W + 2, TH = H / 2, TW = W / 2, row = WP * C;
-  const int64_t step = images_per_chunk(HP * WP * C);
-  const int64_t vs = WSTRIDE(C), ms = WSTRIDE(CO), per = 16 * (vs + ms);
-  float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
-  float *u = scratch(&scratch_wino_u, &scratch_wino_u_n, 16 * C * CO);
-  const int threads = wino_threads((N * TH * TW + WB - 1) / WB);
-  float *blocks = scratch(&scratch_wino_blocks, &scratch_wino_blocks_n, threads * per);
-  if (xp == NULL || u == NULL || blocks == NULL) return 1;
-  winograd_filter(w, C, CO, u);
-  const tile_walk walk = {.ars = C, .aps = 1, .bps = CO, .steps = C, .outer = 1};
-  for (int64_t n0 = 0; n0 < N; n0 += step) {
-    const int64_t count = N - n0 < step ? N - n0 : step, tiles = count * TH * TW;
-    pad_images(x + n0 * H * W * C, count, H, W, C, HP, WP, 1, 1, xp);
-    float *outc = out + n0 * H * W * CO;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-      int id, team;
-      team_position(&id, &team);
-      float *v = blocks + id * per, *m = v + 16 * vs;
-#pragma omp for schedule(static)
-      for (int64_t t0 = 0; t0 < tiles; t0 += WB) {
-        const int64_t nb = tiles - t0 < WB ? tiles - t0 : WB;
-        for (int64_t r = 0; r < nb; r++) {
-          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
-          winograd_input_tile(xp + (n * HP + 2 * ty) * row + 2 * tx * C, row, C, v + r * C, vs);
-        }
-        for (int xi = 0; xi < 16; xi++)
-          gemm_block(nb, CO, v + xi * vs, u + xi * C * CO, &walk, m + xi * ms, CO, 0);
-        for (int64_t r = 0; r < nb; r++) {
-          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
-          winograd_output_tile(m + r * CO, ms, CO,
-                               outc + ((n * H + 2 * ty) * W + 2 * tx) * CO, W * CO);
-        }
-      }
-    }
+/*
+ * F(4×4, 3×3): 6×6 patches, 36 products per channel pair for 16 outputs (2.25 per output, against
+ * 9 direct and 4 with F(2×2, 3×3)). The matrices (Lavin and Gray's):
+ *   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]
+ *   G = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]
+ *   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
+ * Its rounding error is larger than F(2×2)'s (the transforms scale values by up to 5·5 and
+ * 8·8), within 1e-4 of the largest value in the tests.
+ */
+#define BT6(VT, d, t) /* t[0..5] = Bᵀ·d[0..5] */                                               \
+  do {                                                                                          \
+    t[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];                                                    \
+    t[1] = d[3] + d[4] - 4.0f * (d[1] + d[2]);                                                  \
+    t[2] = d[4] - d[3] + 4.0f * (d[1] - d[2]);                                                  \
+    t[3] = d[4] - d[2] + 2.0f * (d[3] - d[1]);                                                  \
+    t[4] = d[4] - d[2] + 2.0f * (d[1] - d[3]);                                                  \
+    t[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];                                                    \
+  } while (0)
+#define AT6(VT, m, y) /* y[0..3] = Aᵀ·m[0..5] */                                               \
+  do {                                                                                          \
+    const VT p12 = m[1] + m[2], d12 = m[1] - m[2], p34 = m[3] + m[4], d34 = m[3] - m[4];        \
+    y[0] = m[0] + p12 + p34;                                                                    \
+    y[1] = d12 + 2.0f * d34;                                                                    \
+    y[2] = p12 + 4.0f * p34;                                                                    \
+    y[3] = d12 + 8.0f * d34 + m[5];                                                             \
+  } while (0)
+#define A6(VT, y, r) /* r[0..5] = A·y[0..3], the output transform's transpose */                \
+  do {                                                                                          \
+    const VT p02 = y[0] + y[2], p13 = y[1] + y[3];                                              \
+    r[0] = y[0];                                                                                \
+    r[1] = p02 + p13;                                                                           \
+    r[2] = p02 - p13;                                                                           \
+    r[3] = y[0] + 2.0f * y[1] + 4.0f * y[2] + 8.0f * y[3];                                      \
+    r[4] = y[0] - 2.0f * y[1] + 4.0f * y[2] - 8.0f * y[3];                                      \
+    r[5] = y[3];                                                                                \
+  } while (0)
+
+#define WINOGRAD4_INPUT_BODY(VT)                                                                \
+  {                                                                                             \
+    VT t[6][6];                                                                                 \
+    for (int j = 0; j < 6; j++) {                                                               \
+      VT d[6], c6[6];                                                                           \
+      for (int i = 0; i < 6; i++) d[i] = LOAD(VT, xp + i * row + j * C + c);                    \
+      BT6(VT, d, c6);                                                                           \
+      for (int i = 0; i < 6; i++) t[i][j] = c6[i];                                              \
+    }                                                                                           \
+    for (int i = 0; i < 6; i++) {                                                               \
+      VT r6[6];                                                                                 \
+      BT6(VT, t[i], r6);                                                                        \
+      for (int j = 0; j < 6; j++) STORE(VT, v + (6 * i + j) * vs + c, r6[j]);                   \
+    }                                                                                           \
   }
-  return 0;
+static inline void winograd4_input_tile(const float *xp, int64_t row, int64_t C, float *v,
+                                        int64_t vs) {
+  int64_t c = 0;
+  for (; c + CV_LANES <= C; c += CV_LANES) WINOGRAD4_INPUT_BODY(cvec)
+  for (; c < C; c++) WINOGRAD4_INPUT_BODY(float)
 }
 
-/* Filter gradient dw [3, 3, C, CO] of the 3×3 "same" convolution, from x [N, H, W, C] and dy
- * [N, H, W, CO], by F(2×2, 3×3) run backwards: per block of tiles, the transformed inputs and
- * the transformed output gradients are multiplied into each thread's own 16 × C × CO sums;
- * the threads' sums are added in thread order, and dw = Gᵀ·du·G. */
-static int32_t winograd_filter_grad(const float *x, const float *dy, int64_t N, int64_t H,
-                                    int64_t W, int64_t C, int64_t CO, float *dw) {
-  const int64_t HP = H + 2, WP = W + 2, TH = H / 2, TW = W / 2, row = WP * C;
-  const int64_t step = images_per_chunk(HP * WP * C), size = 16 * C * CO;
-  const int64_t vs = WSTRIDE(C), ms = WSTRIDE(CO), per = 16 * (vs + ms) + size;
-  float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
-  const int threads = wino_threads((N * TH * TW + WB - 1) / WB);
-  float *blocks = scratch(&scratch_wino_blocks, &scratch_wino_blocks_n, threads * per);
-  if (xp == NULL || blocks == NULL) return 1;
-  for (int t = 0; t < threads; t++) memset(blocks + t * per, 0, sizeof(float) * size);
-  /* du[ξ][c][o] += Σ_r v[ξ][r][c] · dm[ξ][r][o]: rows c, steps r. */
-  const tile_walk walk = {.ars = 1, .aps = C, .bps = CO, .outer = 1};
-  for (int64_t n0 = 0; n0 < N; n0 += step) {
-    const int64_t count = N - n0 < step ? N - n0 : step, tiles = count * TH * TW;
-    pad_images(x + n0 * H * W * C, count, H, W, C, HP, WP, 1, 1, xp);
-    const float *dyc = dy + n0 * H * W * CO;
-#pragma omp parallel num_threads(threads) if (threads > 1)
-    {
-      int id, team;
-      team_position(&id, &team);
-      float *du = blocks + id * per, *v = du + size, *dm = v + 16 * vs;
-#pragma omp for schedule(static)
-      for (int64_t t0 = 0; t0 < tiles; t0 += WB) {
-        const int64_t nb = tiles - t0 < WB ? tiles - t0 : WB;
-        for (int64_t r = 0; r < nb; r++) {
-          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
-          winograd_input_tile(xp + (n * HP + 2 * ty) * row + 2 * tx * C, row, C, v + r * C, vs);
-          winograd_grad_tile(dyc + ((n * H + 2 * ty) * W + 2 * tx) * CO, W * CO, CO,
-                             dm + r * CO, ms);
-        }
-        tile_walk block = walk;
-        block.steps = nb;
-        for (int xi = 0; xi < 16; xi++)
-          gemm_block(C, CO, v + xi * vs, dm + xi * ms, &block, du + xi * C * CO, CO, 1);
-      }
+#define WINOGRAD4_OUTPUT_BODY(VT)                                                               \
+  {                                                                                             \
+    VT s4[4][6];                                                                                \
+    for (int j = 0; j < 6; j++) {                                                               \
+      VT mm[6], y[4];                                                                           \
+      for (int i = 0; i < 6; i++) mm[i] = LOAD(VT, m + (6 * i + j) * ms + o);                   \
+      AT6(VT, mm, y);                                                                           \
+      for (int i = 0; i < 4; i++) s4[i][j] = y[i];                                              \
+    }                                                                                           \
+    for (int i = 0; i < 4; i++) {                                                               \
+      VT y[4];                                                                                  \
+      AT6(VT, s4[i], y);                                                                        \
+      for (int j = 0; j < 4; j++) STORE(VT, out + i * row + j * CO + o, y[j]);                  \
+    }                                                                                           \
+  }
+static inline void winograd4_output_tile(const float *m, int64_t ms, int64_t CO, float *out,
+                                         int64_t row) {
+  int64_t o = 0;
+  for (; o + CV_LANES <= CO; o += CV_LANES) WINOGRAD4_OUTPUT_BODY(cvec)
+  for (; o < CO; o++) WINOGRAD4_OUTPUT_BODY(float)
+}
+
+#define WINOGRAD4_GRAD_BODY(VT)                                                                 \
+  {                                                                                             \
+    VT r6[6][4];                                                                                \
+    for (int j = 0; j < 4; j++) {                                                               \
+      VT y[4], r[6];                                                                            \
+      for (int i = 0; i < 4; i++) y[i] = LOAD(VT, dy + i * row + j * CO + o);                   \
+      A6(VT, y, r);                                                                             \
+      for (int i = 0; i < 6; i++) r6[i][j] = r[i];                                              \
+    }                                                                                           \
+    for (int i = 0; i < 6; i++) {                                                               \
+      VT r[6];                                                                                  \
+      A6(VT, r6[i], r);                                                                         \
+      for (int j = 0; j < 6; j++) STORE(VT, dm + (6 * i + j) * ms + o, r[j]);                   \
+    }                                                                                           \
+  }
+static inline void winograd4_grad_tile(const float *dy, int64_t row, int64_t CO, float *dm,
+                                       int64_t ms) {
+  int64_t o = 0;
+  for (; o + CV_LANES <= CO; o += CV_LANES) WINOGRAD4_GRAD_BODY(cvec)
+  for (; o < CO; o++) WINOGRAD4_GRAD_BODY(float)
+}
+
+/* u[ξ][c][o] = (G·w·Gᵀ)[ξ] for F(4×4, 3×3), ξ = 6i + j. */
+static void winograd4_filter(const float *w, int64_t C, int64_t CO, float *u) {
+  const int64_t plane = C * CO;
+#pragma omp parallel for schedule(static) if (9 * plane >= PARALLEL_MIN)
+  for (int64_t at = 0; at < plane; at++) {
+    float g[3][3], t[6][3];
+    for (int a = 0; a < 3; a++)
+      for (int b = 0; b < 3; b++) g[a][b] = w[(a * 3 + b) * plane + at];
+    for (int b = 0; b < 3; b++) {
+      t[0][b] = g[0][b] / 4.0f;
+      t[1][b] = -(g[0][b] + g[1][b] + g[2][b]) / 6.0f;
+      t[2][b] = -(g[0][b] - g[1][b] + g[2][b]) / 6.0f;
+      t[3][b] = g[0][b] / 24.0f + g[1][b] / 12.0f + g[2][b] / 6.0f;
+      t[4][b] = g[0][b] / 24.0f - g[1][b] / 12.0f + g[2][b] / 6.0f;
+      t[5][b] = g[2][b];
+    }
+    for (int i = 0; i < 6; i++) {
+      const float *q = t[i];
+      u[(6 * i + 0) * plane + at] = q[0] / 4.0f;
+      u[(6 * i + 1) * plane + at] = -(q[0] + q[1] + q[2]) / 6.0f;
+      u[(6 * i + 2) * plane + at] = -(q[0] - q[1] + q[2]) / 6.0f;
+      u[(6 * i + 3) * plane + at] = q[0] / 24.0f + q[1] / 12.0f + q[2] / 6.0f;
+      u[(6 * i + 4) * plane + at] = q[0] / 24.0f - q[1] / 12.0f + q[2] / 6.0f;
+      u[(6 * i + 5) * plane + at] = q[2];
     }
   }
-  const int64_t plane = C * CO;
-  for (int64_t i = 0; i < size; i++) {
-    float sum = blocks[i];
-    for (int t = 1; t < threads; t++) sum += blocks[t * per + i];
-    blocks[i] = sum;
+}
+
+/* dw = Gᵀ·du·G for F(4×4, 3×3): du [36][C·CO] into dw [3][3][C·CO]. */
+static void winograd4_filter_transpose(const float *du, int64_t plane, float *dw) {
+#pragma omp parallel for schedule(static) if (9 * plane >= PARALLEL_MIN)
+  for (int64_t at = 0; at < plane; at++) {
+    float e[6][3];
+    for (int i = 0; i < 6; i++) {
+      float d[6];
+      for (int j = 0; j < 6; j++) d[j] = du[(6 * i + j) * plane + at];
+      e[i][0] = d[0] / 4.0f - (d[1] + d[2]) / 6.0f + (d[3] + d[4]) / 24.0f;
+      e[i][1] = (d[2] - d[1]) / 6.0f + (d[3] - d[4]) / 12.0f;
+      e[i][2] = (d[3] + d[4] - d[1] - d[2]) / 6.0f + d[5];
+    }
+    for (int b = 0; b < 3; b++) {
+      float d[6];
+      for (int i = 0; i < 6; i++) d[i] = e[i][b];
+      dw[(0 * 3 + b) * plane + at] = d[0] / 4.0f - (d[1] + d[2]) / 6.0f + (d[3] + d[4]) / 24.0f;
+      dw[(1 * 3 + b) * plane + at] = (d[2] - d[1]) / 6.0f + (d[3] - d[4]) / 12.0f;
+      dw[(2 * 3 + b) * plane + at] = (d[3] + d[4] - d[1] - d[2]) / 6.0f + d[5];
+    }
   }
-  /* dw[a][b] = Σ_ij G[i][a]·G[j][b]·du[i][j], the filter transform's transpose. */
-  const float *du = blocks;
+}
+
+/* dw = Gᵀ·du·G for F(2×2, 3×3): du [16][C·CO] into dw [3][3][C·CO]. */
+static void winograd2_filter_transpose(const float *du, int64_t plane, float *dw) {
 #pragma omp parallel for schedule(static) if (9 * plane >= PARALLEL_MIN)
   for (int64_t at = 0; at < plane; at++) {
     float e[4][3];
@@ -1016,6 +1087,115 @@ static int32_t winograd_filter_grad(const float *x, const float *dy, int64_t N, 
       dw[(2 * 3 + b) * plane + at] = 0.5f * (e[1][b] + e[2][b]) + e[3][b];
     }
   }
+}
+
+/* Tiles per block, and the block's matrices (16 or 36). */
+static inline int64_t winograd_block_tiles(int m) { return m == 4 ? WB / 2 : WB; }
+
+/* Forward 3×3 "same" convolution of x [N, H, W, C] with w [3, 3, C, CO] into out [N, H, W, CO]
+ * by F(m×m, 3×3), m = 2 or 4: blocks of tiles, each transformed, multiplied (one product per
+ * matrix) and transformed back by one thread. */
+static int32_t winograd_forward(const float *x, const float *w, int64_t N, int64_t H, int64_t W,
+                                int64_t C, int64_t CO, int m, float *out) {
+  const int64_t HP = H + 2, WP = W + 2, TH = H / m, TW = W / m, row = WP * C;
+  const int64_t A = (m + 2) * (m + 2), wb = winograd_block_tiles(m);
+  const int64_t step = images_per_chunk(HP * WP * C);
+  const int64_t vs = wb * C + 16, ms = wb * CO + 16, per = A * (vs + ms);
+  float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
+  float *u = scratch(&scratch_wino_u, &scratch_wino_u_n, A * C * CO);
+  const int threads = wino_threads((N * TH * TW + wb - 1) / wb);
+  float *blocks = scratch(&scratch_wino_blocks, &scratch_wino_blocks_n, threads * per);
+  if (xp == NULL || u == NULL || blocks == NULL) return 1;
+  if (m == 4) winograd4_filter(w, C, CO, u);
+  else winograd_filter(w, C, CO, u);
+  const tile_walk walk = {.ars = C, .aps = 1, .bps = CO, .steps = C, .outer = 1};
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t count = N - n0 < step ? N - n0 : step, tiles = count * TH * TW;
+    pad_images(x + n0 * H * W * C, count, H, W, C, HP, WP, 1, 1, xp);
+    float *outc = out + n0 * H * W * CO;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      int id, team;
+      team_position(&id, &team);
+      float *v = blocks + id * per, *mm = v + A * vs;
+#pragma omp for schedule(static)
+      for (int64_t t0 = 0; t0 < tiles; t0 += wb) {
+        const int64_t nb = tiles - t0 < wb ? tiles - t0 : wb;
+        for (int64_t r = 0; r < nb; r++) {
+          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
+          const float *patch = xp + (n * HP + m * ty) * row + m * tx * C;
+          if (m == 4) winograd4_input_tile(patch, row, C, v + r * C, vs);
+          else winograd_input_tile(patch, row, C, v + r * C, vs);
+        }
+        for (int64_t xi = 0; xi < A; xi++)
+          gemm_block(nb, CO, v + xi * vs, u + xi * C * CO, &walk, mm + xi * ms, CO, 0);
+        for (int64_t r = 0; r < nb; r++) {
+          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
+          float *o = outc + ((n * H + m * ty) * W + m * tx) * CO;
+          if (m == 4) winograd4_output_tile(mm + r * CO, ms, CO, o, W * CO);
+          else winograd_output_tile(mm + r * CO, ms, CO, o, W * CO);
+        }
+      }
+    }
+  }
+  return 0;
+}
+
+/* Filter gradient dw [3, 3, C, CO] of the 3×3 "same" convolution, from x [N, H, W, C] and dy
+ * [N, H, W, CO], by F(m×m, 3×3) run backwards: per block of tiles, the transformed inputs and
+ * the transformed output gradients are multiplied into each thread's own A × C × CO sums;
+ * the threads' sums are added in thread order, and dw = Gᵀ·du·G. */
+static int32_t winograd_filter_grad(const float *x, const float *dy, int64_t N, int64_t H,
+                                    int64_t W, int64_t C, int64_t CO, int m, float *dw) {
+  const int64_t HP = H + 2, WP = W + 2, TH = H / m, TW = W / m, row = WP * C;
+  const int64_t A = (m + 2) * (m + 2), wb = winograd_block_tiles(m);
+  const int64_t step = images_per_chunk(HP * WP * C), size = A * C * CO;
+  const int64_t vs = wb * C + 16, ms = wb * CO + 16, per = A * (vs + ms) + size;
+  float *xp = scratch(&scratch_padded, &scratch_padded_n, (N < step ? N : step) * HP * WP * C);
+  const int threads = wino_threads((N * TH * TW + wb - 1) / wb);
+  float *blocks = scratch(&scratch_wino_blocks, &scratch_wino_blocks_n, threads * per);
+  if (xp == NULL || blocks == NULL) return 1;
+  for (int t = 0; t < threads; t++) memset(blocks + t * per, 0, sizeof(float) * size);
+  /* du[ξ][c][o] += Σ_r v[ξ][r][c] · dm[ξ][r][o]: rows c, steps r. */
+  const tile_walk walk = {.ars = 1, .aps = C, .bps = CO, .outer = 1};
+  for (int64_t n0 = 0; n0 < N; n0 += step) {
+    const int64_t count = N - n0 < step ? N - n0 : step, tiles = count * TH * TW;
+    pad_images(x + n0 * H * W * C, count, H, W, C, HP, WP, 1, 1, xp);
+    const float *dyc = dy + n0 * H * W * CO;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+      int id, team;
+      team_position(&id, &team);
+      float *du = blocks + id * per, *v = du + size, *dm = v + A * vs;
+#pragma omp for schedule(static)
+      for (int64_t t0 = 0; t0 < tiles; t0 += wb) {
+        const int64_t nb = tiles - t0 < wb ? tiles - t0 : wb;
+        for (int64_t r = 0; r < nb; r++) {
+          const int64_t t = t0 + r, n = t / (TH * TW), ty = t / TW % TH, tx = t % TW;
+          const float *patch = xp + (n * HP + m * ty) * row + m * tx * C;
+          const float *grad = dyc + ((n * H + m * ty) * W + m * tx) * CO;
+          if (m == 4) {
+            winograd4_input_tile(patch, row, C, v + r * C, vs);
+            winograd4_grad_tile(grad, W * CO, CO, dm + r * CO, ms);
+          } else {
+            winograd_input_tile(patch, row, C, v + r * C, vs);
+            winograd_grad_tile(grad, W * CO, CO, dm + r * CO, ms);
+          }
+        }
+        tile_walk block = walk;
+        block.steps = nb;
+        for (int64_t xi = 0; xi < A; xi++)
+          gemm_block(C, CO, v + xi * vs, dm + xi * ms, &block, du + xi * C * CO, CO, 1);
+      }
+    }
+  }
+  for (int64_t i = 0; i < size; i++) {
+    float sum = blocks[i];
+    for (int t = 1; t < threads; t++) sum += blocks[t * per + i];
+    blocks[i] = sum;
+  }
+  if (m == 4) winograd4_filter_transpose(blocks, C * CO, dw);
+  else winograd2_filter_transpose(blocks, C * CO, dw);
   return 0;
 }
 

@@ -53,7 +53,7 @@ const SYMBOLS = {
   cifar_native_tile: { parameters: ["i32"], result: "i32" },
   cifar_fma_peak: { parameters: ["i64", "buffer"], result: "f64" },
   cifar_native_set_winograd: { parameters: ["i32"], result: "void" },
-  cifar_winograd_fits: { parameters: ["buffer", "i32"], result: "i32" },
+  cifar_winograd_tile: { parameters: ["buffer", "i32"], result: "i32" },
   cifar_conv_forward: CONVOLUTION,
   cifar_conv_input_grad: CONVOLUTION,
   cifar_conv_filter_grad: CONVOLUTION,
@@ -151,15 +151,17 @@ export interface NativeKernels {
    */
   fmaPeak(rounds: number): { flops: number; seconds: number };
   /**
-   * Turns the Winograd F(2×2, 3×3) path of the 3×3 "same" convolutions on (the default) or off
-   * (the direct loops), process-wide: for tests and before/after measurements.
+   * The largest Winograd output tile the 3×3 "same" convolutions may use, process-wide: 4 (the
+   * default: F(4×4, 3×3) where the size is a multiple of 4, else F(2×2, 3×3)), 2 (F(2×2, 3×3)
+   * only) or 0 (the direct loops): for tests and before/after measurements.
    */
-  setWinograd(on: boolean): void;
+  setWinograd(largest: 0 | 2 | 4): void;
   /**
-   * Whether a convolution takes the Winograd path now: a 3×3 filter, stride 1, padding 1 on
-   * every side, even height and width, at least 8 channels in and out, and the path on.
+   * The Winograd output tile a convolution takes now (4 or 2), or 0 for the direct loops. It
+   * needs a 3×3 filter, stride 1, padding 1 on every side, a height and width the tile divides,
+   * and at least 8 channels in and out.
    */
-  winogradFits(info: DirectConvGeometry): boolean;
+  winogradTile(info: DirectConvGeometry): 0 | 2 | 4;
   /** OpenMP threads of a parallel loop. */
   threads(): number;
   /** Sets the OpenMP thread count. */
@@ -311,8 +313,8 @@ function wrap(
       accumulators: s.cifar_native_tile(1),
       vectors: s.cifar_native_tile(2),
     },
-    setWinograd: (on) => s.cifar_native_set_winograd(on ? 1 : 0),
-    winogradFits: (info) => s.cifar_winograd_fits(setConv(info), info.outChannels) === 1,
+    setWinograd: (largest) => s.cifar_native_set_winograd(largest),
+    winogradTile: (info) => s.cifar_winograd_tile(setConv(info), info.outChannels) as 0 | 2 | 4,
     fmaPeak(rounds) {
       const sink = new Float32Array(1);
       const t0 = performance.now();

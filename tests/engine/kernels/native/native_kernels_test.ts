@@ -303,14 +303,18 @@ Deno.test({
               }
             });
           }
-          // Winograd F(2×2, 3×3): 3×3 "same" convolutions of even size with at least 8 channels
-          // each way take it; the direct loops are checked on the same cases with it off. The
-          // tolerance is the direct loops' (max |difference| / max |value| ≤ 2e-5): the
-          // transforms add and halve, at most 16 terms of a few roundings each.
+          // Winograd: 3×3 "same" convolutions with at least 8 channels each way take F(4×4, 3×3)
+          // where the size is a multiple of 4, F(2×2, 3×3) where it is even; each case runs
+          // with each tile allowed and with Winograd off (the direct loops). Tolerances, max
+          // |difference| / max |value|: the direct loops' 2e-5 for F(2×2) too (its transforms
+          // add and halve); 5e-5 for F(4×4), whose transforms scale by up to 5·5 and 8·8 (these
+          // cases measured 3e-6 to 1e-5).
           const winogradCases: ConvCase[] = [
             { n: 3, h: 8, w: 6, cin: 16, cout: 32, k: 3, stride: 1, pad: "same" },
-            // 80 tiles: a full block of 48 and a short one.
+            // 80 tiles of 2×2 (a full block of 48 and a short one), 20 of 4×4.
             { n: 5, h: 8, w: 8, cin: 32, cout: 64, k: 3, stride: 1, pad: "same" },
+            // 4×4 tiles: 54 (two full blocks of 24 and a short one).
+            { n: 6, h: 12, w: 12, cin: 16, cout: 32, k: 3, stride: 1, pad: "same" },
             { n: 9, h: 6, w: 4, cin: 64, cout: 128, k: 3, stride: 1, pad: "same" },
             // The model's conv2 at full size, and widths off the vector lanes.
             { n: 1, h: 32, w: 32, cin: 16, cout: 32, k: 3, stride: 1, pad: "same" },
@@ -328,9 +332,13 @@ Deno.test({
                 "same",
               );
               const values = (v: tf.Tensor) => v.dataSync() as Float32Array;
-              for (const winograd of [true, false]) {
-                kernels.setWinograd(winograd);
-                assert.equal(kernels.winogradFits(info), winograd, `${convName(c)} ${winograd}`);
+              const expectedTile = (largest: 0 | 2 | 4) =>
+                largest === 4 && c.h % 4 === 0 && c.w % 4 === 0 ? 4 : largest === 0 ? 0 : 2;
+              for (const largest of [4, 2, 0] as const) {
+                kernels.setWinograd(largest);
+                const tile = kernels.winogradTile(info);
+                assert.equal(tile, expectedTile(largest), `${convName(c)} up to ${largest}`);
+                const winograd = tile !== 0;
                 const out = new Float32Array(y.size), dw = new Float32Array(dFilter.size);
                 const dxOut = new Float32Array(dx.size);
                 // The direct loops take whole vectors of channels only; Winograd takes any.
@@ -348,22 +356,24 @@ Deno.test({
                 }
                 for (const [name, actual, expected] of checks) {
                   const error = relativeError(actual, values(expected));
-                  const path = winograd ? "Winograd" : "direct";
-                  assert.ok(error <= 2e-5, `${isa} ${path} ${convName(c)} ${name}: ${error}`);
+                  const path = winograd ? `Winograd F(${tile}×${tile}, 3×3)` : "direct";
+                  const tolerance = tile === 4 ? 5e-5 : 2e-5;
+                  assert.ok(error <= tolerance, `${isa} ${path} ${convName(c)} ${name}: ${error}`);
                 }
               }
-              kernels.setWinograd(true);
+              kernels.setWinograd(4);
             });
           }
           // Outside its geometry the path is never taken: odd sizes, 3 input channels, stride 2.
-          const outside = (shape: [number, number, number, number], cout: number, stride = 1) =>
-            kernels.winogradFits(
+          const tileOf = (shape: [number, number, number, number], cout: number, stride = 1) =>
+            kernels.winogradTile(
               tf.backend_util.computeConv2DInfo(shape, [3, 3, shape[3], cout], stride, 1, "same"),
             );
-          assert.ok(outside([2, 8, 8, 16], 32));
-          assert.ok(!outside([2, 7, 8, 16], 32));
-          assert.ok(!outside([2, 32, 32, 3], 16));
-          assert.ok(!outside([2, 8, 8, 16], 32, 2));
+          assert.equal(tileOf([2, 8, 8, 16], 32), 4);
+          assert.equal(tileOf([2, 8, 6, 16], 32), 2);
+          assert.equal(tileOf([2, 7, 8, 16], 32), 0);
+          assert.equal(tileOf([2, 32, 32, 3], 16), 0);
+          assert.equal(tileOf([2, 8, 8, 16], 32, 2), 0);
           // The dense layers' products, at a width with a vector remainder and a lone column.
           for (const [m, k, n] of [[9, 300, 77], [30, 512, 500], [30, 500, 10]] as const) {
             const a = randomValues(m * k, 995), b = randomValues(k * n, 996);
