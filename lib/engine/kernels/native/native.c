@@ -5,9 +5,9 @@
  * same operations, same order, same rounding — so results are bit for bit those of the JS path
  * (tests/engine/kernels/native/native_kernels_test.ts compares them). That is why the build uses
  * -ffp-contract=off (no fused multiply-add) and never -ffast-math; -fno-trapping-math only lets
- * loops that compare floats vectorise, with the same results. The direct convolutions and
- * batch-sized products at the end replace OpenBLAS calls, not JS loops: they sum in their own
- * order, with fused multiply-add.
+ * loops that compare floats vectorise, with the same results. The convolutions (direct, and
+ * Winograd for the 3×3 "same" ones) and batch-sized products at the end replace OpenBLAS calls,
+ * not JS loops: they sum in their own order, with fused multiply-add.
  *
  * Built by lib/engine/kernels/native/build.ts and loaded by native_kernels.ts there; every entry
  * point is called through Deno's FFI.
