@@ -524,16 +524,18 @@ export function markdownTable(
   run: RunDescription,
   efficiency: readonly EfficiencyRow[] = [],
 ): string {
-  const cell = (v: number | undefined) => v === undefined ? "—" : v.toFixed(0);
+  // Whole images/s and MiB; seconds to the millisecond, minutes to a tenth.
+  const cell = (v: number | undefined, unit: string) =>
+    v === undefined ? "—" : v.toFixed(unit === "s" ? 3 : unit === "min" ? 1 : 0);
   const share = (v: number | undefined, unit: EfficiencyRow["unit"]) =>
     v === undefined ? "—" : unit === "%" ? `${v.toFixed(0)}%` : v.toFixed(0);
   const lines = [
     `| Measure (median) | ours | PyTorch | ours / PyTorch |`,
     `| --- | ---: | ---: | ---: |`,
     ...rows.map((r) =>
-      `| ${r.label} (${r.unit}) | ${cell(r.values.ours)} | ${cell(r.values.pytorch)} | ${
-        formatRatio(r.ratio)
-      } |`
+      `| ${r.label} (${r.unit}) | ${cell(r.values.ours, r.unit)} | ${
+        cell(r.values.pytorch, r.unit)
+      } | ${formatRatio(r.ratio)} |`
     ),
     ...efficiency.map((e) =>
       `| ${e.label} (${e.unit}) | ${share(e.values.ours, e.unit)} | ${

@@ -267,6 +267,7 @@ Deno.test("markdownTable() writes a table row per measure and a caption", () => 
   const lines = md.split("\n");
   assert.equal(lines[0], "| Measure (median) | ours | PyTorch | ours / PyTorch |");
   assert.equal(lines[2], "| Training step, batch 30 (images/s) | 20 | 80 | 0.25× |");
+  assert.equal(lines[6], "| Best-checkpoint save (s) | 0.050 | 0.050 | 1.00× |");
   assert.equal(lines[7], "| Peak RSS while training (MiB) | 299 | 599 | 0.50× |");
   assert.equal(lines[8], "| Peak RSS (whole run) (MiB) | 300 | 600 | 0.50× |");
   assert.match(md, /Ours: ours impl\. PyTorch: torch impl\. Data: synthetic\. 2 alternating round/);
