@@ -28,10 +28,10 @@ const BASE_FLAGS = [
 
 /**
  * The instruction sets native.c is built for, each with its own tile shapes (see native.c):
- * `avx512` (AVX-512 F, BW, DQ and VL with FMA: 32 registers of 16 floats), `avx2` (AVX2 and FMA: 16
- * registers of 8), `neon` (AArch64's Advanced SIMD: 32 registers of 4 floats, with FMA), `portable` (the
- * compiler's baseline with the small generic tiles: SSE2 on x86-64, no FMA; NEON on AArch64) and
- * `native` (`-march=native`, for other CPUs, where the compiler knows best).
+ * `avx512` (AVX-512 F, BW, DQ and VL with FMA: 32 registers of 16 floats), `avx2` (AVX2 and FMA:
+ * 16 registers of 8), `neon` (AArch64's Advanced SIMD: 32 registers of 4 floats, with FMA),
+ * `portable` (the compiler's baseline with the small generic tiles: SSE2 on x86-64, no FMA; NEON on
+ * AArch64) and `native` (`-march=native`, for other CPUs, where the compiler knows best).
  */
 export const NATIVE_ISAS = ["avx512", "avx2", "neon", "portable", "native"] as const;
 /** One of {@linkcode NATIVE_ISAS}. */
@@ -58,9 +58,10 @@ export const X86_FEATURES: Readonly<Record<"avx512" | "avx2", Readonly<Record<st
 
 /**
  * Compiler flags of each ISA's build. The x86 builds enable exactly {@linkcode X86_FEATURES}
- * and are tuned (`-mtune`) for the machine building them. `neon` needs none: Advanced SIMD is in every AArch64 CPU, and `-mcpu=native` would stop a
- * cross compiler (and Apple's clang names CPUs differently). `portable` on AArch64 asks native.c
- * for the generic tiles, so that build stays the small-tile fallback it is on x86-64.
+ * and are tuned (`-mtune`) for the machine building them. `neon` needs none: Advanced SIMD is in
+ * every AArch64 CPU, and `-mcpu=native` would stop a cross compiler (and Apple's clang names CPUs
+ * differently). `portable` on AArch64 asks native.c for the generic tiles, so that build stays the
+ * small-tile fallback it is on x86-64.
  */
 export function isaFlags(isa: NativeIsa, arch: string = Deno.build.arch): readonly string[] {
   switch (isa) {
