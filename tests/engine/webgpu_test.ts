@@ -13,7 +13,7 @@ import { evaluateTest, formatTestReport, predict } from "../../lib/evaluate/eval
 import { SYNTHETIC_CLASSES } from "../../lib/data/synthetic.ts";
 import { createOptimizer, trainBatch, trainEpoch } from "../../lib/train/mod.ts";
 import { hasWebgpuAdapter, skipName, withTempDir } from "../_util.ts";
-import { loadNativeKernels } from "../../lib/engine/kernels/native/native_kernels.ts";
+import { loadNativeKernels } from "../../lib/engine/kernels/blas/blas.ts";
 
 // The webgpu backend, run for real on whatever adapter this machine has: on machines without a
 // GPU that is Mesa's software Vulkan adapter, llvmpipe (Debian's mesa-vulkan-drivers, which
