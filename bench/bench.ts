@@ -159,10 +159,11 @@ async function runRounds(
   // 4. Summary: pooled medians, then the ratios as the last lines.
   const config = makeConfig();
   const validImages = Math.floor(CIFAR10_TRAIN_IMAGES * config.validFraction);
+  const measured = summarizeResults(results);
   const rows = [
-    ...summarizeResults(results),
+    ...measured,
     // The tutorial's whole run, from the medians above.
-    ...projectedRunRow(summarizeResults(results), {
+    ...projectedRunRow(measured, {
       epochs: config.epochs,
       trainImages: CIFAR10_TRAIN_IMAGES - validImages,
       validImages,

@@ -76,38 +76,22 @@ export function summarizeResults(results: readonly BenchResult[]): MetricRow[] {
   const epochSizes = [...new Set(results.flatMap((r) => r.epoch.map((t) => t.batchSize)))]
     .sort((a, b) => a - b);
   // Insert keys in display order first, then fill them.
-  for (const b of batchSizes) {
-    rows.set(`trainStep:${b}`, {
-      key: `trainStep:${b}`,
-      label: `Training step, batch ${b}`,
+  const placeholder = (key: string, label: string) =>
+    rows.set(key, {
+      key,
+      label,
       unit: "images/s",
       higherIsBetter: true,
       values: {},
       samples: {},
       ratio: null,
     });
+  for (const b of batchSizes) placeholder(`trainStep:${b}`, `Training step, batch ${b}`);
+  for (const b of epochSizes) {
+    placeholder(`epoch:${b}`, `Epoch incl. batching + augmentation, batch ${b}`);
   }
   for (const b of epochSizes) {
-    rows.set(`epoch:${b}`, {
-      key: `epoch:${b}`,
-      label: `Epoch incl. batching + augmentation, batch ${b}`,
-      unit: "images/s",
-      higherIsBetter: true,
-      values: {},
-      samples: {},
-      ratio: null,
-    });
-  }
-  for (const b of epochSizes) {
-    rows.set(`validation:${b}`, {
-      key: `validation:${b}`,
-      label: `Validation pass (eval mode, augmented), batch ${b}`,
-      unit: "images/s",
-      higherIsBetter: true,
-      values: {},
-      samples: {},
-      ratio: null,
-    });
+    placeholder(`validation:${b}`, `Validation pass (eval mode, augmented), batch ${b}`);
   }
   for (const r of results) {
     for (const t of r.trainStep) {
