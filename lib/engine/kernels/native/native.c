@@ -953,70 +953,56 @@ static inline void winograd_grad_tile(const float *dy, int64_t row, int64_t CO, 
     r[5] = y[3];                                                                                \
   } while (0)
 
-#define WINOGRAD4_INPUT_BODY(VT)                                                                \
+/*
+ * A separable 2-D transform Y = T·X·Tᵀ of an NI × NI patch into NO × NO: OP(VT, x, y) applies T
+ * to one column x[0..NI) giving y[0..NO), first down each column, then along each row.
+ * GET(VT, i, j) reads X's element, PUT(VT, i, j, value) writes Y's.
+ */
+#define SEPARABLE(VT, NI, NO, OP, GET, PUT)                                                     \
   {                                                                                             \
-    VT t[6][6];                                                                                 \
-    for (int j = 0; j < 6; j++) {                                                               \
-      VT d[6], c6[6];                                                                           \
-      for (int i = 0; i < 6; i++) d[i] = LOAD(VT, xp + i * row + j * C + c);                    \
-      BT6(VT, d, c6);                                                                           \
-      for (int i = 0; i < 6; i++) t[i][j] = c6[i];                                              \
+    VT t[NO][NI];                                                                               \
+    for (int j = 0; j < NI; j++) {                                                              \
+      VT x[NI], y[NO];                                                                          \
+      for (int i = 0; i < NI; i++) x[i] = GET(VT, i, j);                                            \
+      OP(VT, x, y);                                                                             \
+      for (int k = 0; k < NO; k++) t[k][j] = y[k];                                              \
     }                                                                                           \
-    for (int i = 0; i < 6; i++) {                                                               \
-      VT r6[6];                                                                                 \
-      BT6(VT, t[i], r6);                                                                        \
-      for (int j = 0; j < 6; j++) STORE(VT, v + (6 * i + j) * vs + c, r6[j]);                   \
+    for (int k = 0; k < NO; k++) {                                                              \
+      VT y[NO];                                                                                 \
+      OP(VT, t[k], y);                                                                          \
+      for (int l = 0; l < NO; l++) PUT(VT, k, l, y[l]);                                         \
     }                                                                                           \
   }
+
+/* v[ξ·vs + c] = (Bᵀ·d·B)[ξ] of the 6×6 patch at xp (rows `row` floats apart), ξ = 6i + j. */
+#define IN4_GET(VT, i, j) LOAD(VT, xp + (i) * row + (j) * C + c)
+#define IN4_PUT(VT, i, j, value) STORE(VT, v + (6 * (i) + (j)) * vs + c, value)
 static inline void winograd4_input_tile(const float *xp, int64_t row, int64_t C, float *v,
                                         int64_t vs) {
   int64_t c = 0;
-  for (; c + CV_LANES <= C; c += CV_LANES) WINOGRAD4_INPUT_BODY(cvec)
-  for (; c < C; c++) WINOGRAD4_INPUT_BODY(float)
+  for (; c + CV_LANES <= C; c += CV_LANES) SEPARABLE(cvec, 6, 6, BT6, IN4_GET, IN4_PUT)
+  for (; c < C; c++) SEPARABLE(float, 6, 6, BT6, IN4_GET, IN4_PUT)
 }
 
-#define WINOGRAD4_OUTPUT_BODY(VT)                                                               \
-  {                                                                                             \
-    VT s4[4][6];                                                                                \
-    for (int j = 0; j < 6; j++) {                                                               \
-      VT mm[6], y[4];                                                                           \
-      for (int i = 0; i < 6; i++) mm[i] = LOAD(VT, m + (6 * i + j) * ms + o);                   \
-      AT6(VT, mm, y);                                                                           \
-      for (int i = 0; i < 4; i++) s4[i][j] = y[i];                                              \
-    }                                                                                           \
-    for (int i = 0; i < 4; i++) {                                                               \
-      VT y[4];                                                                                  \
-      AT6(VT, s4[i], y);                                                                        \
-      for (int j = 0; j < 4; j++) STORE(VT, out + i * row + j * CO + o, y[j]);                  \
-    }                                                                                           \
-  }
+/* The 4×4 outputs (Aᵀ·m·A) of one tile from its 36 products m[ξ·ms + o]. */
+#define OUT4_GET(VT, i, j) LOAD(VT, m + (6 * (i) + (j)) * ms + o)
+#define OUT4_PUT(VT, i, j, value) STORE(VT, out + (i) * row + (j) * CO + o, value)
 static inline void winograd4_output_tile(const float *m, int64_t ms, int64_t CO, float *out,
                                          int64_t row) {
   int64_t o = 0;
-  for (; o + CV_LANES <= CO; o += CV_LANES) WINOGRAD4_OUTPUT_BODY(cvec)
-  for (; o < CO; o++) WINOGRAD4_OUTPUT_BODY(float)
+  for (; o + CV_LANES <= CO; o += CV_LANES) SEPARABLE(cvec, 6, 4, AT6, OUT4_GET, OUT4_PUT)
+  for (; o < CO; o++) SEPARABLE(float, 6, 4, AT6, OUT4_GET, OUT4_PUT)
 }
 
-#define WINOGRAD4_GRAD_BODY(VT)                                                                 \
-  {                                                                                             \
-    VT r6[6][4];                                                                                \
-    for (int j = 0; j < 4; j++) {                                                               \
-      VT y[4], r[6];                                                                            \
-      for (int i = 0; i < 4; i++) y[i] = LOAD(VT, dy + i * row + j * CO + o);                   \
-      A6(VT, y, r);                                                                             \
-      for (int i = 0; i < 6; i++) r6[i][j] = r[i];                                              \
-    }                                                                                           \
-    for (int i = 0; i < 6; i++) {                                                               \
-      VT r[6];                                                                                  \
-      A6(VT, r6[i], r);                                                                         \
-      for (int j = 0; j < 6; j++) STORE(VT, dm + (6 * i + j) * ms + o, r[j]);                   \
-    }                                                                                           \
-  }
+/* dm[ξ·ms + o] = (A·dy·Aᵀ)[ξ] of one tile's 4×4 output gradients: the output transform run
+ * backwards. */
+#define GRAD4_GET(VT, i, j) LOAD(VT, dy + (i) * row + (j) * CO + o)
+#define GRAD4_PUT(VT, i, j, value) STORE(VT, dm + (6 * (i) + (j)) * ms + o, value)
 static inline void winograd4_grad_tile(const float *dy, int64_t row, int64_t CO, float *dm,
                                        int64_t ms) {
   int64_t o = 0;
-  for (; o + CV_LANES <= CO; o += CV_LANES) WINOGRAD4_GRAD_BODY(cvec)
-  for (; o < CO; o++) WINOGRAD4_GRAD_BODY(float)
+  for (; o + CV_LANES <= CO; o += CV_LANES) SEPARABLE(cvec, 4, 6, A6, GRAD4_GET, GRAD4_PUT)
+  for (; o < CO; o++) SEPARABLE(float, 4, 6, A6, GRAD4_GET, GRAD4_PUT)
 }
 
 /* u[ξ][c][o] = (G·w·Gᵀ)[ξ] for F(4×4, 3×3), ξ = 6i + j. */
