@@ -2,7 +2,8 @@
  * The CIFAR-10 CNN tutorial library: everything the notebooks and command-line tools use. One
  * folder per concern, in the order data flows and dependencies point (a folder imports only from
  * folders before it; tests/layering_test.ts holds that):
- * core → data → augment → engine → model → train → evaluate → runs → predict → plots → display.
+ * core → data → augment → engine → model → train → evaluate → runs → sweep → predict → plots →
+ * display.
  * @module
  */
 export * from "./core/mod.ts";
@@ -13,6 +14,7 @@ export * from "./model/mod.ts";
 export * from "./train/mod.ts";
 export * from "./evaluate/mod.ts";
 export * from "./runs/mod.ts";
+export * from "./sweep/mod.ts";
 export * from "./predict/mod.ts";
 export * from "./plots/mod.ts";
 export * from "./display/mod.ts";

@@ -40,7 +40,10 @@ import { evaluateTest, formatTestReport } from "../lib/evaluate/evaluate.ts";
 import { buildModel, countParameters } from "../lib/model/model.ts";
 import {
   BEST_CHECKPOINT_FOLDER,
+  classWeightsFromRun,
+  findRunDir,
   newRunId,
+  readRunRecord,
   resumeConfig,
   resumeRunRecord,
   RUN_RECORD_FILE,
@@ -134,6 +137,8 @@ export function helpText(): string {
     ...rows,
     `  ${"--resume RUN_DIR|latest".padEnd(44)} continue a stopped run after its last completed ` +
     "epoch, in its folder (only --epochs, --backend, --data and --out apply)",
+    `  ${"--class-weights-from RUN_DIR|latest".padEnd(44)} class weights from a run's per-class ` +
+    "validation accuracy: the classes it gets wrong most are drawn more often",
     `  ${"--help".padEnd(44)} this text`,
     "",
   ].join("\n");
@@ -217,7 +222,11 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
   let config: TrainConfig;
   let resumeSpec: string | null = null;
   try {
-    const parsed = parseArgs(args, { "--help": "bool", "--resume": "string" });
+    const parsed = parseArgs(args, {
+      "--help": "bool",
+      "--resume": "string",
+      "--class-weights-from": "string",
+    });
     if (parsed.extra.help === true) {
       io.print(helpText());
       return 0;
@@ -251,6 +260,22 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       });
     } else {
       config = makeConfig(overrides);
+    }
+    const weightsFrom = parsed.extra["class-weights-from"];
+    if (typeof weightsFrom === "string") {
+      if (resumeSpec !== null || overrides.classWeights !== undefined) {
+        throw new RangeError(
+          `Cannot use --class-weights-from with ${
+            resumeSpec !== null ? "--resume (a resumed run keeps its weights)" : "--class-weights"
+          }: give the weights one way`,
+        );
+      }
+      const source = await findRunDir(weightsFrom, { outDir: config.outDir });
+      config = makeConfig({
+        ...config,
+        classWeights: classWeightsFromRun(await readRunRecord(source)),
+      });
+      io.print(`Class weights from ${source}: ${config.classWeights!.join(", ")}`);
     }
   } catch (error) {
     // Bad flags, and a run that does not exist or cannot be resumed (still running, finished).

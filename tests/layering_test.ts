@@ -2,7 +2,8 @@
  * The architecture as a test: lib/ is a folder per concern, and dependencies point one way,
  * from the folders the data flows through first to the ones that present results:
  *
- *   core → data → augment → engine → model → train → evaluate → runs → predict → plots → display
+ *   core → data → augment → engine → model → train → evaluate → runs → sweep → predict → plots →
+ *   display
  *
  * A module may import from its own folder and from folders before it, never from a folder after
  * it; no two modules may import each other, directly or around a loop (type-only imports count:
@@ -27,6 +28,7 @@ export const LAYERS = [
   "train",
   "evaluate",
   "runs",
+  "sweep",
   "predict",
   "plots",
   "display",

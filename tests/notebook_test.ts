@@ -24,6 +24,8 @@ import { resumeEnv } from "../scripts/notebook.ts";
 const INSIDE_NOTEBOOK = join(PROJECT_ROOT, "notebooks", "inside_the_network.ipynb");
 const NOTEBOOK = join(PROJECT_ROOT, "notebooks", "cifar10_cnn.ipynb");
 const NOTEBOOK_DIR = join(PROJECT_ROOT, "notebooks");
+const IDEAS_NOTEBOOK = join(PROJECT_ROOT, "notebooks", "improve_the_model.ipynb");
+const COMPARE_NOTEBOOK = join(PROJECT_ROOT, "notebooks", "compare_runs.ipynb");
 
 interface Output {
   output_type: string;
@@ -206,6 +208,7 @@ Deno.test("the notebooks' code cells stay short: plumbing lives in lib/, the loo
       "compare_runs.ipynb",
       "your_images.ipynb",
       "inside_the_network.ipynb",
+      "improve_the_model.ipynb",
     ]
   ) {
     const notebook = await readNotebook(new URL(`../notebooks/${name}`, import.meta.url).pathname);
@@ -974,6 +977,69 @@ Deno.test({
         "cifar10_cnn.html",
         "cifar10_cnn.ipynb",
       ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: skipName(
+    "improve_the_model.ipynb runs every idea headless on a tiny sweep, and compare_runs.ipynb shows it",
+    noJupyter,
+    "no Jupyter with nbconvert (run ./run setup)",
+  ),
+  ignore: noJupyter,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "cifar10-ideas-test-" });
+    try {
+      const runsDir = join(dir, "runs");
+      const env = {
+        CIFAR10_SYNTHETIC: "true",
+        CIFAR10_EPOCHS: "1",
+        CIFAR10_TRAIN_LIMIT: "150",
+        CIFAR10_TEST_LIMIT: "40",
+        CIFAR10_HIDDEN_UNITS: "16",
+        CIFAR10_BACKEND: "wasm",
+      };
+      const { result, notebook } = await run(IDEAS_NOTEBOOK, env, { runsDir });
+      assert.equal(result.error, null, JSON.stringify(result.error));
+      const text = JSON.stringify(notebook.cells.map((c) => c.outputs ?? []));
+      // The final table: every trial of the first stage, the class-weights trial, by loss.
+      const tables = notebook.cells.flatMap((c) => data(c, "text/plain"));
+      const final = tables.at(-1)!;
+      for (
+        const label of [
+          "baseline",
+          "learning rate 0.002",
+          "twice the epochs",
+          "no transforms",
+          "5 convolutions (16,32,64,128,256)",
+          "SGD, momentum 0.9, lr 0.01",
+          "more images of the weak classes: class weights",
+        ]
+      ) {
+        assert.ok(final.includes(label), `${label} in the final table:\n${final}`);
+      }
+      assert.match(final, /by best validation loss \(SYNTHETIC data, not CIFAR-10\)/);
+      assert.match(text, /Class weights from the baseline's validation accuracy/);
+      assert.match(text, /Validation loss: the learning rate/);
+      assert.match(text, /sweep done/);
+      const [sweepName] = (await Array.fromAsync(Deno.readDir(runsDir))).map((e) => e.name);
+      assert.match(sweepName!, /^sweep-/);
+      const record = JSON.parse(await Deno.readTextFile(join(runsDir, sweepName!, "sweep.json")));
+      assert.ok(record.trials.length >= 15, `${record.trials.length} trials`);
+      assert.ok(record.trials.every((t: { status: string }) => t.status === "completed"));
+
+      // compare_runs.ipynb shows that sweep: its trials and its table.
+      const compared = await run(COMPARE_NOTEBOOK, {
+        CIFAR10_RUNS_DIR: runsDir,
+        CIFAR10_SWEEP: "latest",
+      }, { runsDir });
+      assert.equal(compared.result.error, null, JSON.stringify(compared.result.error));
+      const shown = compared.notebook.cells.flatMap((c) => data(c, "text/plain")).join("\n");
+      assert.match(shown, new RegExp(`Sweep .*${sweepName}, by best validation loss`));
+      assert.match(shown, new RegExp(`${record.trials.length} runs under .*${sweepName}`));
     } finally {
       await Deno.remove(dir, { recursive: true });
     }

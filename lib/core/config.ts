@@ -7,6 +7,9 @@
 
 import { type FlagKind, parseDecimal, parseFlags, parseInteger } from "./flags.ts";
 
+/** Classes of CIFAR-10: the length of `classWeights` (lib/data re-exports it). */
+export const NUM_CLASSES = 10;
+
 /** Optimisers the training loop offers. */
 export const OPTIMIZERS = ["adam", "sgd", "rmsprop", "adagrad"] as const;
 /** An optimiser name. */
@@ -63,6 +66,19 @@ export interface TrainConfig {
   testLimit: number | null;
   /** Stop each epoch after this many batches (smoke runs); null runs whole epochs. @default null */
   maxBatchesPerEpoch: number | null;
+  /**
+   * Early stopping: end the run once the validation loss has not improved for this many epochs
+   * (the best weights are kept, as at the end of a full schedule); null trains every epoch.
+   * @default null
+   */
+  patience: number | null;
+  /**
+   * Class-weighted sampling: one weight per class, in label order; each training epoch then draws
+   * its images with replacement, an image of class c with probability ∝ `classWeights[c]`
+   * (PyTorch's `WeightedRandomSampler`), as many as the training split holds. null shuffles the
+   * split once per epoch (the tutorial). @default null
+   */
+  classWeights: number[] | null;
   /** Train on the generated synthetic data set (labelled synthetic everywhere). @default false */
   synthetic: boolean;
   /** Folder that receives run folders (checkpoints, metrics). @default "runs" */
@@ -93,11 +109,21 @@ export const DEFAULT_CONFIG: Readonly<TrainConfig> = Object.freeze({
   trainLimit: null,
   testLimit: null,
   maxBatchesPerEpoch: null,
+  patience: null,
+  classWeights: null,
   synthetic: false,
   outDir: "runs",
 });
 
-type Kind = "int" | "posInt" | "number" | "fraction" | "bool" | "string" | "intList";
+type Kind =
+  | "int"
+  | "posInt"
+  | "number"
+  | "fraction"
+  | "bool"
+  | "string"
+  | "intList"
+  | "weightList";
 interface FieldSpec {
   kind: Kind;
   nullable?: boolean;
@@ -131,6 +157,16 @@ export const CONFIG_FIELDS: Readonly<Record<keyof TrainConfig, FieldSpec>> = {
   trainLimit: { kind: "posInt", nullable: true, help: "use the first N training images" },
   testLimit: { kind: "posInt", nullable: true, help: "use the first N test images" },
   maxBatchesPerEpoch: { kind: "posInt", nullable: true, help: "stop each epoch after N batches" },
+  patience: {
+    kind: "posInt",
+    nullable: true,
+    help: "stop when validation loss has not improved for N epochs",
+  },
+  classWeights: {
+    kind: "weightList",
+    nullable: true,
+    help: "sampling weight per class, 10 comma-separated numbers ≥ 0, e.g. 1,1,2,2,1,2,1,1,1,1",
+  },
   synthetic: { kind: "bool", help: "train on synthetic data (labelled as such)" },
   outDir: { kind: "string", help: "folder for run outputs" },
 };
@@ -162,6 +198,16 @@ function checkField(key: keyof TrainConfig, value: unknown): unknown {
         !Array.isArray(value) || value.length === 0 ||
         !value.every((v) => Number.isInteger(v) && v > 0)
       ) fail(key, "a non-empty list of positive integers", value);
+      return [...value];
+    }
+    case "weightList": {
+      if (
+        !Array.isArray(value) || value.length !== NUM_CLASSES ||
+        !value.every((v) => typeof v === "number" && Number.isFinite(v) && v >= 0) ||
+        !value.some((v) => v > 0)
+      ) {
+        fail(key, `${NUM_CLASSES} numbers ≥ 0 (one per class, not all 0)`, value);
+      }
       return [...value];
     }
     default: {
@@ -282,6 +328,16 @@ export function parseFieldText(key: keyof TrainConfig, text: string, source: str
       }
       return parts.map(Number);
     }
+    case "weightList": {
+      const parts = text.split(",").map((part) => part.trim());
+      if (parts.length !== NUM_CLASSES) {
+        throw new RangeError(
+          `Cannot parse ${source}: expected ${NUM_CLASSES} comma-separated weights (one per ` +
+            `class, in label order), found ${parts.length}: "${text}"`,
+        );
+      }
+      return parts.map((part) => parseDecimal(part, source, "a weight ≥ 0"));
+    }
     case "int":
     case "posInt":
       // Decimal digits only: Number() would read "0x1e" as 30 and "1e1" as 10.
@@ -299,6 +355,7 @@ export const TOOL_VARIABLES: Readonly<Record<string, string>> = {
   CIFAR10_RESUME: "the run the tutorial notebook continues",
   CIFAR10_RUN: "the run your_images.ipynb predicts with",
   CIFAR10_RUNS_DIR: "the runs folder compare_runs.ipynb reads",
+  CIFAR10_SWEEP: "the sweep improve_the_model.ipynb continues and compare_runs.ipynb shows",
   CIFAR10_NATIVE: "0 turns the blas backend's native loops off",
   CIFAR10_NATIVE_ISA:
     "the instruction set the native loops are built for (auto, avx512, avx2, neon, portable)",

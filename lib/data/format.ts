@@ -8,6 +8,7 @@
 
 import { join } from "node:path";
 import { statOrNull } from "../core/fs.ts";
+import { NUM_CLASSES } from "../core/config.ts";
 
 /** The 10 CIFAR-10 class names, in label order (label 0 is "airplane"). */
 export const CIFAR10_CLASSES: readonly string[] = Object.freeze([
@@ -52,8 +53,8 @@ export const BATCHES_FOLDER = "cifar-10-batches-bin";
 export const ARCHIVE_NAME = "cifar-10-binary.tar.gz";
 /** A file whose presence marks a folder as a synthetic data set (never CIFAR-10). */
 export const SYNTHETIC_MARKER = "SYNTHETIC.txt";
-/** Number of classes. */
-export const NUM_CLASSES = 10;
+/** Number of classes (defined with the config, whose `classWeights` holds one per class). */
+export { NUM_CLASSES };
 
 const PLANE = IMAGE_SIZE * IMAGE_SIZE;
 

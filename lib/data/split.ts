@@ -133,11 +133,70 @@ export interface BatchOptions {
   epoch: number;
   /** Shuffle with `deriveSeed(seed, "shuffle", epoch)`; false keeps the order of `indices`. */
   shuffle: boolean;
+  /**
+   * Class-weighted sampling instead of the shuffle (`weightedSample`): one weight per class;
+   * null or absent shuffles. @default null
+   */
+  classWeights?: readonly number[] | null;
 }
 
 /**
- * Yields batches of the given images, shuffled per epoch (reproducibly from seed and epoch) or in
- * order. The last, partial batch is kept. Options are checked when called, not at the first batch.
+ * Draws `indices.length` images with replacement, an image of class c with probability
+ * proportional to `classWeights[c]`: PyTorch's `WeightedRandomSampler(weights, len, True)` with
+ * per-image weights taken from their class. Classes of weight 0 are never drawn.
+ *
+ * @param labels Each image's class (`set.labels`).
+ * @param indices The images to draw from.
+ * @param classWeights One weight ≥ 0 per class; not all of the drawn classes 0.
+ * @param seed Seeds the draw (`iterateBatches` passes `deriveSeed(seed, "sample", epoch)`).
+ * @returns The drawn indices, in drawing order.
+ * @throws {RangeError} When no image has a positive weight.
+ * @example
+ * ```ts
+ * import { weightedSample } from "./split.ts";
+ * const labels = new Uint8Array([0, 0, 1, 1]);
+ * const drawn = weightedSample(labels, new Int32Array([0, 1, 2, 3]), [0, 1], 7);
+ * if (drawn.length !== 4 || !drawn.every((i) => i >= 2)) throw new Error([...drawn].join());
+ * ```
+ */
+export function weightedSample(
+  labels: ArrayLike<number>,
+  indices: Int32Array,
+  classWeights: readonly number[],
+  seed: number,
+): Int32Array {
+  const cumulative = new Float64Array(indices.length);
+  let total = 0;
+  for (let i = 0; i < indices.length; i++) {
+    total += classWeights[labels[indices[i]!]!] ?? 0;
+    cumulative[i] = total;
+  }
+  if (!(total > 0)) {
+    throw new RangeError(
+      `Cannot sample by class weights: expected a weight > 0 for a class among the ${indices.length} images, found weights ${
+        JSON.stringify(classWeights)
+      }`,
+    );
+  }
+  const rng = createRng(seed);
+  const drawn = new Int32Array(indices.length);
+  for (let d = 0; d < drawn.length; d++) {
+    // The first image whose cumulative weight exceeds the draw (binary search).
+    const target = rng.next() * total;
+    let lo = 0, hi = cumulative.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cumulative[mid]! > target) hi = mid;
+      else lo = mid + 1;
+    }
+    drawn[d] = indices[lo]!;
+  }
+  return drawn;
+}
+
+/**
+ * Yields batches of the given images, shuffled per epoch (reproducibly from seed and epoch), drawn
+ * by class weights (`weightedSample`), or in order. The last, partial batch is kept. Options are checked when called, not at the first batch.
  *
  * @param set The images.
  * @param indices Which images to use (e.g. `split.trainIndices`).
@@ -173,8 +232,16 @@ export function iterateBatches(
       );
     }
   }
-  const order = Int32Array.from(indices);
-  if (options.shuffle) {
+  const weights = options.classWeights ?? null;
+  const order = weights !== null
+    ? weightedSample(
+      set.labels,
+      indices,
+      weights,
+      deriveSeed(options.seed, "sample", options.epoch),
+    )
+    : Int32Array.from(indices);
+  if (options.shuffle && weights === null) {
     shuffleInPlace(order, createRng(deriveSeed(options.seed, "shuffle", options.epoch)));
   }
   return (function* () {

@@ -9,3 +9,4 @@ export * from "./progress.ts";
 export * from "./live.ts";
 export * from "./monitor.ts";
 export * from "./summaries.ts";
+export * from "./sweep.ts";

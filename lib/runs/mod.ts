@@ -12,3 +12,4 @@ export * from "./recorder.ts";
 export * from "./compare.ts";
 export * from "./reference.ts";
 export * from "./setup.ts";
+export * from "./class_weights.ts";

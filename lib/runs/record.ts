@@ -13,7 +13,7 @@ import type { BackendInfo } from "../engine/backend.ts";
 import { basename } from "node:path";
 import { makeConfig, type TrainConfig } from "../core/config.ts";
 import type { DataSource } from "../data/mod.ts";
-import type { EpochRecord } from "../train/session.ts";
+import type { EarlyStop, EpochRecord } from "../train/session.ts";
 import { isProcessAlive, type RunProcess, STALE_AFTER_MS } from "./process.ts";
 
 /** The run record's file inside a run folder (it also holds what `metrics.json` always held). */
@@ -107,6 +107,8 @@ export interface RunRecord {
   stale: boolean;
   /** Why training stopped early, or why it is stale; null otherwise. */
   message: string | null;
+  /** Set when early stopping (`config.patience`) ended the run before its last epoch. */
+  earlyStop: EarlyStop | null;
   /** ISO time of the start. */
   startedAt: string;
   /** ISO time of the last write. */
@@ -264,6 +266,7 @@ function normalizeRecord(raw: unknown, path: string, dir: string): RunRecord {
     status,
     stale: false,
     message: typeof raw.message === "string" ? raw.message : null,
+    earlyStop: isObject(raw.earlyStop) ? raw.earlyStop as unknown as EarlyStop : null,
     startedAt: String(raw.startedAt ?? ""),
     updatedAt: String(raw.updatedAt ?? raw.startedAt ?? ""),
     finishedAt: typeof raw.finishedAt === "string" ? raw.finishedAt : null,

@@ -227,6 +227,7 @@ function createRecorder(
       } else {
         state.status = statusOf(outcome);
         state.message = outcome.message;
+        state.earlyStop = outcome.earlyStop;
         state.bestEpoch = outcome.bestEpoch;
         state.bestValidLoss = Number.isFinite(outcome.bestValidLoss) ? outcome.bestValidLoss : null;
       }
@@ -385,6 +386,7 @@ export async function startRunRecord(
     status: "running",
     stale: false,
     message: null,
+    earlyStop: null,
     startedAt: now.toISOString(),
     updatedAt: now.toISOString(),
     finishedAt: null,
@@ -503,6 +505,7 @@ export async function resumeRunRecord(
     status: "running",
     stale: false,
     message: null,
+    earlyStop: null,
     finishedAt: null,
     process: currentProcess(now),
     backend: structuredClone(options.backend),

@@ -8,7 +8,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { batchToTensor } from "../augment/augment.ts";
 import type { TrainConfig } from "../core/config.ts";
-import { batchCount, type ImageSet, iterateBatches } from "../data/mod.ts";
+import { batchCount, type ImageSet, iterateBatches, NUM_CLASSES } from "../data/mod.ts";
 import type { Model } from "../model/model.ts";
 import { createRng, deriveSeed } from "../core/random.ts";
 import { turnTaker } from "../core/time.ts";
@@ -185,6 +185,11 @@ export interface PhaseResult {
    * run's chart draws its earlier epochs the same way. Only the runs the pass reached.
    */
   lossTrace: number[];
+  /**
+   * Per class, in label order: images right and images seen (`validate` only; absent after
+   * `trainEpoch`). Class weights are derived from them (`classWeightsFromAccuracy`).
+   */
+  perClass?: { correct: number[]; images: number[] };
 }
 
 /** Options of `trainEpoch`. */
@@ -262,8 +267,17 @@ async function readLossAndCorrect(
 interface PhaseSpec {
   phase: "train" | "valid";
   shuffle: boolean;
-  /** Runs one batch and returns [mean loss, correct]. */
-  step(x: tf.Tensor4D, labels: tf.Tensor1D, batchIndex: number): Promise<[number, number]>;
+  /**
+   * Runs one batch and returns [mean loss, correct], and with `perClass` each image's
+   * correctness (1 or 0) as well.
+   */
+  step(
+    x: tf.Tensor4D,
+    labels: tf.Tensor1D,
+    batchIndex: number,
+  ): Promise<[number, number, Float32Array?]>;
+  /** Count right and seen images per class. */
+  perClass?: boolean;
   /** The augmentation generator's seed for a batch, or null for no augmentation. */
   augmentSeed(batchIndex: number): number | null;
 }
@@ -280,11 +294,19 @@ async function runPhase(
   const traceSums: number[] = [], traceImages: number[] = [];
   let aborted = false;
   let nonFinite: NonFiniteLoss | null = null;
+  const perClass = spec.perClass
+    ? {
+      correct: new Array<number>(NUM_CLASSES).fill(0),
+      images: new Array<number>(NUM_CLASSES).fill(0),
+    }
+    : null;
   const iterator = iterateBatches(data.set, data.indices, {
     batchSize: config.batchSize,
     seed: config.seed,
     epoch,
     shuffle: spec.shuffle,
+    // Class weights shape what training sees, never what validation measures.
+    classWeights: spec.phase === "train" ? config.classWeights : null,
   });
   // Signal handlers (Ctrl-C, Kernel -> Interrupt) only run when the event loop turns, and a batch
   // loop of awaited promises never lets it: with a signal to watch, give it a turn every
@@ -304,9 +326,9 @@ async function runPhase(
       config,
     });
     const labels = tf.tensor1d(batch.labels, "int32");
-    let loss: number, batchCorrect: number;
+    let loss: number, batchCorrect: number, imageCorrect: Float32Array | undefined;
     try {
-      [loss, batchCorrect] = await spec.step(x, labels, done);
+      [loss, batchCorrect, imageCorrect] = await spec.step(x, labels, done);
     } finally {
       x.dispose();
       labels.dispose();
@@ -322,6 +344,13 @@ async function runPhase(
     traceImages[point] = (traceImages[point] ?? 0) + batch.size;
     correct += batchCorrect;
     images += batch.size;
+    if (perClass !== null && imageCorrect !== undefined) {
+      for (let i = 0; i < batch.size; i++) {
+        const label = batch.labels[i]!;
+        perClass.images[label] = (perClass.images[label] ?? 0) + 1;
+        perClass.correct[label] = (perClass.correct[label] ?? 0) + imageCorrect[i]!;
+      }
+    }
     const seconds = (performance.now() - start) / 1000;
     await options.onBatch?.({
       epoch,
@@ -349,6 +378,7 @@ async function runPhase(
     aborted,
     nonFinite,
     lossTrace: traceSums.map((sum, point) => sum / traceImages[point]!),
+    ...(perClass !== null ? { perClass } : {}),
   };
 }
 
@@ -426,18 +456,22 @@ export async function validate(
   return await runPhase(data, {
     phase: "valid",
     shuffle: false,
+    perClass: true,
     augmentSeed: (b) =>
       config.augmentValidation ? deriveSeed(config.seed, "augment-valid", epoch, b) : null,
     async step(x, labels) {
-      const [loss, predictions] = tf.tidy(() => {
+      // The loss and each image's correctness in one transfer, for the per-class counts.
+      const both = tf.tidy(() => {
         const logits = model.forward(x, { training: false });
-        return [crossEntropy(logits, labels), tf.argMax(logits, 1) as tf.Tensor1D];
+        const right = tf.cast(tf.equal(tf.argMax(logits, 1), labels), "float32");
+        return tf.concat([tf.reshape(crossEntropy(logits, labels), [1]), right]);
       });
       try {
-        return await readLossAndCorrect(loss as tf.Scalar, predictions as tf.Tensor1D, labels);
+        const values = await both.data() as Float32Array;
+        const right = values.slice(1);
+        return [values[0]!, right.reduce((sum, v) => sum + v, 0), right];
       } finally {
-        loss.dispose();
-        predictions.dispose();
+        both.dispose();
       }
     },
   }, options);

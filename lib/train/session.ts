@@ -63,6 +63,12 @@ export interface EpochRecord {
    * chart's line. Absent in records written before 2026-12-06.
    */
   trainLossTrace?: number[];
+  /**
+   * Validation accuracy per class, in label order (null for a class with no validation image):
+   * what `classWeightsFromRun` weights the weakest classes by. Absent without validation, and
+   * in records written before 2026-12-07.
+   */
+  validPerClassAccuracy?: (number | null)[];
 }
 
 /** Passed to `onSave` when the model is saved as the new best. */
@@ -80,6 +86,20 @@ export interface SaveEvent {
 /** Why `fit` returned. */
 export type StopReason = "completed" | "aborted" | "non-finite-loss";
 
+/** Why a run with `config.patience` ended before its last epoch. */
+export interface EarlyStop {
+  /** The last epoch trained. */
+  epoch: number;
+  /** The epochs the schedule had (`config.epochs`). */
+  epochs: number;
+  /** The best epoch: the weights the model holds. */
+  bestEpoch: number;
+  /** Its validation loss. */
+  bestValidLoss: number;
+  /** `config.patience`: epochs without improvement that end a run. */
+  patience: number;
+}
+
 /** The outcome of `fit`. */
 export interface FitResult {
   /** One record per completed epoch. */
@@ -90,8 +110,16 @@ export interface FitResult {
   bestValidLoss: number;
   /** Why training ended. */
   stopReason: StopReason;
-  /** A sentence explaining an early stop (what happened, what the model holds now, what to try); null when completed. */
+  /**
+   * A sentence explaining an early stop (what happened, what the model holds now, what to try);
+   * null when the schedule ran to its last epoch.
+   */
   message: string | null;
+  /**
+   * Set when `config.patience` ended the run before its last epoch (stopReason is still
+   * "completed": the best weights are loaded back and tested as after a full schedule).
+   */
+  earlyStop: EarlyStop | null;
   /** The checkpoint folder, when one was written. */
   checkpointDir: string | null;
 }
@@ -236,6 +264,7 @@ export async function startTraining(
   let bestValidLoss = Infinity;
   let stopReason: StopReason = "completed";
   let message: string | null = null;
+  let earlyStop: EarlyStop | null = null;
   let closed = false;
   // Wall-clock start of the epoch in progress, for its record (training + validation + saving).
   let epochStarted = performance.now();
@@ -301,6 +330,25 @@ export async function startTraining(
     *epochs() {
       for (let epoch = (resume?.epoch ?? 0) + 1; epoch <= config.epochs; epoch++) {
         if (stopReason !== "completed") return;
+        // Early stopping: checked before each epoch, so a resumed run stops where it would have.
+        const patience = config.patience;
+        if (
+          patience !== null && hasValidation && bestEpoch !== null &&
+          epoch - 1 - bestEpoch >= patience
+        ) {
+          earlyStop = {
+            epoch: epoch - 1,
+            epochs: config.epochs,
+            bestEpoch,
+            bestValidLoss,
+            patience,
+          };
+          message = `Stopped early after epoch ${epoch - 1} of ${config.epochs}: the validation ` +
+            `loss has not improved for ${patience} epoch${patience === 1 ? "" : "s"} ` +
+            `(--patience ${patience}); the model holds the best weights (epoch ${bestEpoch}, ` +
+            `validation loss ${bestValidLoss.toFixed(6)}).`;
+          return;
+        }
         yield epoch;
       }
     },
@@ -370,6 +418,14 @@ export async function startTraining(
         saved,
         bestValidLoss,
         trainLossTrace: trained.lossTrace,
+        ...(validated?.perClass
+          ? {
+            validPerClassAccuracy: validated.perClass.correct.map((right, c) => {
+              const seen = validated.perClass!.images[c]!;
+              return seen > 0 ? right / seen : null;
+            }),
+          }
+          : {}),
       };
       history.push(record);
       await options.onEpoch?.(record);
@@ -394,6 +450,7 @@ export async function startTraining(
         bestValidLoss,
         stopReason,
         message,
+        earlyStop,
         checkpointDir: checkpointDir !== null && bestEpoch !== null ? checkpointDir : null,
       };
     },

@@ -51,6 +51,13 @@ Deno.test("makeConfig() rejects unknown fields and bad values, naming the field"
     [{ flipProbability: 1.5 }, /"flipProbability": expected a number ≤ 1, found 1.5/],
     [{ synthetic: "yes" }, /"synthetic": expected true or false, found "yes"/],
     [{ batchSize: null }, /"batchSize": expected images per batch, found null/],
+    [{ patience: 0 }, /"patience": expected an integer ≥ 1, found 0/],
+    [
+      { classWeights: [1, 2] },
+      /"classWeights": expected 10 numbers ≥ 0 \(one per class, not all 0\)/,
+    ],
+    [{ classWeights: new Array(10).fill(0) }, /"classWeights": expected 10 numbers ≥ 0/],
+    [{ classWeights: [-1, 1, 1, 1, 1, 1, 1, 1, 1, 1] }, /"classWeights": expected 10 numbers/],
   ];
   for (const [overrides, message] of cases) {
     await t.step(JSON.stringify(overrides), () => {
@@ -227,5 +234,33 @@ Deno.test("checkEnvironment() refuses an unknown CIFAR10_* variable and suggests
   assert.throws(
     () => configOverridesFromEnv({ CIFAR10_EPOCHS: "abc" }),
     /^RangeError: Cannot parse CIFAR10_EPOCHS: expected training epochs, an integer ≥ 1 in decimal digits, found "abc"$/,
+  );
+});
+
+Deno.test("--patience and --class-weights parse from flags and variables, with the flag's name in errors", () => {
+  const { overrides } = parseArgs([
+    "--patience",
+    "3",
+    "--class-weights",
+    "1,1,2,2,1,2,1,1,0.5,1",
+  ]);
+  assert.equal(overrides.patience, 3);
+  assert.deepEqual(overrides.classWeights, [1, 1, 2, 2, 1, 2, 1, 1, 0.5, 1]);
+  assert.deepEqual(
+    configOverridesFromEnv({
+      CIFAR10_PATIENCE: "none",
+      CIFAR10_CLASS_WEIGHTS: "1,1,1,1,1,1,1,1,1,3",
+    }),
+    { patience: null, classWeights: [1, 1, 1, 1, 1, 1, 1, 1, 1, 3] },
+  );
+  assert.equal(makeConfig().patience, null);
+  assert.equal(makeConfig().classWeights, null);
+  assert.throws(
+    () => parseArgs(["--class-weights", "1,2,3"]),
+    /^RangeError: Cannot parse --class-weights: expected 10 comma-separated weights \(one per class, in label order\), found 3: "1,2,3"$/,
+  );
+  assert.throws(
+    () => parseArgs(["--class-weights", "1,1,1,1,1,1,1,1,1,x"]),
+    /Cannot parse --class-weights: expected a weight ≥ 0, a decimal number, found "x"/,
   );
 });

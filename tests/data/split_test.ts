@@ -6,6 +6,7 @@ import {
   iterateBatches,
   splitTrainValid,
   subsetImages,
+  weightedSample,
 } from "../../lib/data/split.ts";
 import { createRng, deriveSeed, shuffleInPlace } from "../../lib/core/random.ts";
 
@@ -184,4 +185,42 @@ Deno.test("batchCount() is ceil(images / batchSize), the number of batches itera
     name: "RangeError",
     message: "Cannot count batches: expected images ≥ 0 (an integer), found -1",
   });
+});
+
+Deno.test("weightedSample() draws each class in proportion to its weight, reproducibly", () => {
+  // 1000 images, 100 of each class; class 0 weighs 3, class 9 weighs 0, the rest 1.
+  const labels = Uint8Array.from({ length: 1000 }, (_, i) => i % 10);
+  const indices = Int32Array.from({ length: 1000 }, (_, i) => i);
+  const weights = [3, 1, 1, 1, 1, 1, 1, 1, 1, 0];
+  const drawn = weightedSample(labels, indices, weights, 11);
+  assert.equal(drawn.length, 1000, "as many draws as images");
+  assert.deepEqual(drawn, weightedSample(labels, indices, weights, 11), "same seed, same draws");
+  assert.notDeepEqual(drawn, weightedSample(labels, indices, weights, 12));
+  const counts = countLabels(Uint8Array.from(drawn, (i) => labels[i]!));
+  assert.equal(counts[9], 0, "a class of weight 0 is never drawn");
+  // Expected 3/11 of the draws for class 0 (273) and 1/11 (91) for the others; ±5 σ.
+  assert.ok(Math.abs(counts[0]! - 1000 * 3 / 11) < 5 * Math.sqrt(1000 * 3 / 11), `${counts}`);
+  for (let c = 1; c < 9; c++) {
+    assert.ok(Math.abs(counts[c]! - 1000 / 11) < 5 * Math.sqrt(1000 / 11), `class ${c}: ${counts}`);
+  }
+  assert.throws(
+    () => weightedSample(labels, indices.subarray(0, 10).filter((i) => i % 10 === 9), weights, 1),
+    /Cannot sample by class weights: expected a weight > 0 for a class among the 1 images/,
+  );
+});
+
+Deno.test("iterateBatches() draws by class weights per epoch, from the seed, instead of shuffling", () => {
+  const set = fakeSet(40);
+  const indices = Int32Array.from({ length: 40 }, (_, i) => i);
+  const onlyClass2 = Array.from({ length: 10 }, (_, c) => (c === 2 ? 1 : 0));
+  const options = { batchSize: 8, seed: 3, epoch: 1, shuffle: true, classWeights: onlyClass2 };
+  const batches = [...iterateBatches(set, indices, options)];
+  assert.equal(batches.reduce((n, b) => n + b.size, 0), 40);
+  assert.ok(batches.every((b) => b.labels.every((l) => l === 2)), "only class 2 is drawn");
+  const again = [...iterateBatches(set, indices, options)].flatMap((b) => [...b.indices]);
+  assert.deepEqual(batches.flatMap((b) => [...b.indices]), again);
+  const next = [...iterateBatches(set, indices, { ...options, epoch: 2 })].flatMap((b) => [
+    ...b.indices,
+  ]);
+  assert.notDeepEqual(next, again, "each epoch draws anew");
 });
