@@ -22,6 +22,7 @@ import {
   FLAG_ALIASES,
   flagName,
   makeConfig,
+  resolveUserPath,
   type TrainConfig,
 } from "../lib/core/config.ts";
 import { parseFlags } from "../lib/core/flags.ts";
@@ -55,6 +56,7 @@ const SWEEP_FLAGS = {
   "--configs": "string",
   "--resume": "string",
   "--class-weights-from": "string",
+  "--retry-failed": "bool",
   "--help": "bool",
 } as const;
 
@@ -99,7 +101,13 @@ export function helpText(): string {
 export type SweepRequest =
   | { kind: "help" }
   | { kind: "new"; plan: SweepPlan; runsDir: string; dataPath: string | null }
-  | { kind: "resume"; spec: string; runsDir: string; dataPath: string | null };
+  | {
+    kind: "resume";
+    spec: string;
+    runsDir: string;
+    dataPath: string | null;
+    retryFailed: boolean;
+  };
 
 /**
  * Reads the command line into a sweep request; every error before any work.
@@ -167,7 +175,18 @@ export async function parseSweepArgs(
         } with --resume: a resumed sweep keeps its own plan (only --out, --data and --backend apply)`,
       );
     }
-    return { kind: "resume", spec: resume, runsDir, dataPath };
+    return {
+      kind: "resume",
+      spec: resume,
+      runsDir,
+      dataPath,
+      retryFailed: own.get("--retry-failed") === true,
+    };
+  }
+  if (own.has("--retry-failed")) {
+    throw new RangeError(
+      "Cannot use --retry-failed without --resume: a new sweep has no failed trials",
+    );
   }
   const base: Partial<TrainConfig> = { ...envOverrides };
   const fromRun = own.get("--class-weights-from");
@@ -193,7 +212,7 @@ export async function parseSweepArgs(
     for (const axis of axes) (base as Record<string, unknown>)[axis.key] = axis.values[0];
     let text: string;
     try {
-      text = await Deno.readTextFile(configs);
+      text = await Deno.readTextFile(resolveUserPath(configs));
     } catch (error) {
       throw new RangeError(
         `Cannot read --configs ${configs}: ${(error as Error).message} (expected a JSON file)`,
@@ -242,8 +261,20 @@ export async function main(args: string[], io: CliIo = defaultIo()): Promise<num
       return 0;
     }
     if (request.kind === "resume") {
-      sweepDir = await findSweepDir(request.spec, request.runsDir);
+      // A path typed from the user's folder, else an id (or "latest") under the runs folder.
+      const { spec, runsDir } = request;
+      sweepDir = spec === "latest"
+        ? await findSweepDir(spec, runsDir)
+        : await findSweepDir(resolveUserPath(spec), runsDir).catch(() =>
+          findSweepDir(spec, runsDir)
+        );
       record = await readSweepRecord(sweepDir);
+      if (request.retryFailed) {
+        for (const trial of record.trials.filter((t) => t.status === "failed")) {
+          trial.status = "pending";
+          trial.error = null;
+        }
+      }
     } else {
       record = newSweepRecord(request.plan);
       sweepDir = `${request.runsDir.replace(/(.)\/+$/, "$1")}/${record.id}`;

@@ -87,3 +87,52 @@ Deno.test("the published pages name no path of the machine they ran on", async (
   const compare = await Deno.readTextFile(`${ROOT}docs/compare_runs-60-epochs.html`);
   assert.match(compare, /1 run under runs, sorted by/);
 });
+
+// The published sweep of the tutorial's ideas (improve_the_model.ipynb on the JPEG copy).
+const IDEAS = "improve_the_model-ideas";
+const ideas: { sweep: string; budget: Record<string, unknown>; rows: Record<string, unknown>[] } =
+  JSON.parse(await Deno.readTextFile(`${ROOT}docs/${IDEAS}.results.json`));
+
+Deno.test("the published ideas sweep ran every idea of the tutorial on the budget it states", () => {
+  assert.deepEqual(ideas.budget, { epochs: 8, trainLimit: 20000, patience: 3 });
+  const trials = ideas.rows.map((r) => String(r.trial));
+  for (
+    const label of [
+      "baseline",
+      "learning rate 0.0005",
+      "twice the epochs",
+      "dropout 0.4",
+      "batch size 128",
+      "no transforms",
+      "3 convolutions (16,32,64)",
+      "SGD, momentum 0.9, lr 0.01",
+      "more images of the weak classes: class weights",
+    ]
+  ) {
+    assert.ok(trials.includes(label), label);
+  }
+  assert.ok(ideas.rows.every((r) => r.status === "completed"), "every trial completed");
+  const losses = ideas.rows.map((r) => r["best valid loss"] as number);
+  assert.deepEqual([...losses].sort((a, b) => a - b), losses, "sorted by best validation loss");
+});
+
+Deno.test("the README's ideas table says what the published sweep says", async () => {
+  for (const r of ideas.rows) {
+    const line = readme.split("\n").find((l) => l.startsWith(`| ${r.trial} `));
+    assert.ok(line !== undefined, `README has an ideas row "${r.trial}"`);
+    for (const key of ["best valid loss", "test accuracy (%)", "time"]) {
+      const value = typeof r[key] === "number"
+        ? (r[key] as number).toFixed(key === "best valid loss" ? 3 : 1)
+        : String(r[key]);
+      assert.ok(holds(line, value), `README row "${r.trial}" should hold ${key} ${value}: ${line}`);
+    }
+  }
+  const page = await Deno.readTextFile(`${ROOT}docs/${IDEAS}.html`);
+  assert.ok(readme.includes(`docs/${IDEAS}.html`), "the README links the page");
+  assert.match(page, /<title>improve_the_model<\/title>/);
+  assert.ok(page.includes(ideas.sweep), "the page is of the published sweep");
+  assert.ok((await Deno.stat(`${ROOT}docs/${IDEAS}.html`)).size < 5 * 1024 * 1024);
+  assert.doesNotMatch(page, /<script[^>]+src="(https?:)?\/\//, "no remote script");
+  const absolute = page.match(/[">( ]\/(work|home|root|tmp|Users|srv|mnt)\/[^\s"<]*/g) ?? [];
+  assert.deepEqual(absolute, [], "no absolute path of the machine it ran on");
+});

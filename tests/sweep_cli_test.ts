@@ -184,6 +184,13 @@ Deno.test("deno task sweep rejects bad lists with the flag's own message, before
       /Cannot use --lr with --resume: a resumed sweep keeps its own plan/,
     ],
   ];
+  cases.push([
+    "--retry-failed without --resume",
+    ["--retry-failed"],
+    /Cannot use --retry-failed without --resume: a new sweep has no failed trials/,
+  ]);
+  const retry = await parseSweepArgs(["--resume", "latest", "--retry-failed"], {});
+  assert.ok(retry.kind === "resume" && retry.retryFailed);
   for (const [name, args, message] of cases) {
     await t.step(name, async () => {
       await assert.rejects(() => parseSweepArgs(args, {}), message);
