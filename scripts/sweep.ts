@@ -49,7 +49,7 @@ import {
 import { table } from "../lib/display/table.ts";
 import { textOf } from "../lib/display/show.ts";
 import { formatEpochLine } from "../lib/train/mod.ts";
-import { type CliIo, EXIT_INTERRUPTED, EXIT_USAGE } from "./train.ts";
+import { type CliIo, defaultIo, EXIT_INTERRUPTED, EXIT_USAGE } from "./train.ts";
 
 /** The sweep's own flags, besides the config's. */
 const SWEEP_FLAGS = {
@@ -223,24 +223,6 @@ export async function parseSweepArgs(
     plan = gridPlan(base, axes);
   }
   return { kind: "new", plan, runsDir, dataPath };
-}
-
-function defaultIo(): CliIo {
-  const encoder = new TextEncoder();
-  return {
-    print: (line) => console.log(line),
-    writeError: (text) => void Deno.stderr.writeSync(encoder.encode(text)),
-    isTerminal: Deno.stderr.isTerminal(),
-    env: Deno.env.toObject(),
-    onInterrupt(handler) {
-      try {
-        Deno.addSignalListener("SIGINT", handler);
-      } catch {
-        return () => {};
-      }
-      return () => Deno.removeSignalListener("SIGINT", handler);
-    },
-  };
 }
 
 /**

@@ -79,7 +79,8 @@ export interface CliIo {
   onInterrupt(handler: () => void): () => void;
 }
 
-function defaultIo(): CliIo {
+/** The real process's output, environment and Ctrl-C handling (shared by the project's CLIs). */
+export function defaultIo(): CliIo {
   const encoder = new TextEncoder();
   return {
     print: (line) => console.log(line),
